@@ -1,0 +1,51 @@
+# Go Sync. The two commands a new user types: `make demo` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+# Debian packages the test suite needs (real Redis servers and redis-cli for
+# Redis Cluster). Later issues add chrony and faketime here.
+APT_PACKAGES := redis-server redis-tools
+REQUIRED_BINS := redis-server redis-cli
+TEST_TIMEOUT ?= 12m
+
+.PHONY: all test deps vet demo bench lint soak
+
+all: test
+
+## deps: install the test dependencies with apt-get when missing (root only)
+deps:
+	@missing=""; for b in $(REQUIRED_BINS); do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	echo "make: missing$$missing; installing Debian packages: $(APT_PACKAGES)"; \
+	if [ "$$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then \
+		echo "make: cannot install as non-root or without apt-get. Install them yourself:"; \
+		echo "    sudo apt-get install -y $(APT_PACKAGES)"; \
+		exit 1; \
+	fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null || exit 1; \
+	for b in $(REQUIRED_BINS); do command -v $$b >/dev/null 2>&1 || { echo "make: $$b still missing after apt-get"; exit 1; }; done
+
+## vet: go vet over the library and the bench module
+vet:
+	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
+
+## test: what CI runs: install Redis when missing, vet, then the whole suite under -race against real servers
+test: deps vet
+	REDIS_REQUIRED=1 $(GO) test -race -short -timeout $(TEST_TIMEOUT) ./...
+
+## soak: the fault tests with long budgets
+soak: deps
+	REDIS_REQUIRED=1 GO_SYNC_SOAK=1 $(GO) test -race -timeout 60m -run 'Safety|Fault|Soak' -v ./...
+
+## demo: the showcase on an embedded miniredis (-redis URL or REDIS_URL for a real server)
+demo:
+	$(GO) run ./cmd/syncdemo $(if $(REDIS_URL),-redis $(REDIS_URL),)
+
+## bench: ours against the peers, on redis-servers the benchmark starts itself
+bench: deps
+	cd bench && $(GO) run . $(BENCHFLAGS)
+
+## lint: go vet plus staticcheck
+lint: vet
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...

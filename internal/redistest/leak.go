@@ -1,0 +1,20 @@
+package redistest
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// LeakOptions are the goleak options every package's TestMain uses. The one
+// goroutine ignored belongs to go-redis: after a failed dial its pool probes
+// the server once a second until it answers or the pool is closed, and may
+// still be asleep for up to a second after Close.
+func LeakOptions() []goleak.Option {
+	return []goleak.Option{
+		goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial"),
+	}
+}
+
+// VerifyTestMain runs the tests and fails if any goroutine outlives them.
+func VerifyTestMain(m *testing.M) { goleak.VerifyTestMain(m, LeakOptions()...) }

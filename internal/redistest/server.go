@@ -1,0 +1,347 @@
+// Package redistest starts real redis-server processes for tests and
+// benchmarks: standalone servers, sets of independent masters (for Redlock)
+// and a real Redis Cluster. Every server listens on a free loopback port
+// (never 6379), runs in a directory of its own, and is killed when the test
+// ends; its log is printed when the test failed.
+//
+// Nodes can be killed (SIGKILL), paused (SIGSTOP) and resumed (SIGCONT), and
+// restarted on the same port and directory, with AOF on or off, so tests can
+// inject the faults a coordination library must survive.
+//
+// When redis-server is not installed, tests that ask for a server are
+// skipped, unless REDIS_REQUIRED=1 (set by `make test`), in which case they
+// fail and say what to install.
+package redistest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	stdsync "sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// InstallHint says what to install when redis-server is missing.
+const InstallHint = "install Debian's redis-server and redis-tools (apt-get install -y redis-server redis-tools), or run `make test`, which installs them"
+
+// ErrNoServer reports that redis-server (or redis-cli) is not on PATH.
+var ErrNoServer = errors.New("redistest: redis-server not found on PATH; " + InstallHint)
+
+// Config describes one server.
+type Config struct {
+	// AOF turns on the append-only file. Fsync is the appendfsync policy:
+	// "always", "everysec" (default) or "no".
+	AOF   bool
+	Fsync string
+	// Cluster starts the node with cluster-enabled yes.
+	Cluster bool
+	// Args are extra redis-server arguments, e.g. {"--maxmemory", "10mb"}.
+	Args []string
+	// Dir is the node's working directory; a fresh temporary one if empty.
+	Dir string
+	// Port to listen on; a free one if zero.
+	Port int
+}
+
+// Node is one redis-server process. Its methods are safe for concurrent use.
+type Node struct {
+	cfg  Config
+	Addr string // 127.0.0.1:port
+	Port int
+	Dir  string
+
+	mu      stdsync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	paused  bool
+	clients []*redis.Client
+}
+
+// Available reports whether redis-server and redis-cli are on PATH.
+func Available() error {
+	for _, bin := range []string{"redis-server", "redis-cli"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return ErrNoServer
+		}
+	}
+	return nil
+}
+
+// StartServer starts a redis-server with cfg and waits until it answers
+// PING. The caller must call Stop. Tests should use Standalone instead.
+func StartServer(cfg Config) (*Node, error) {
+	if err := Available(); err != nil {
+		return nil, err
+	}
+	if cfg.Dir == "" {
+		dir, err := os.MkdirTemp("", "redistest-")
+		if err != nil {
+			return nil, err
+		}
+		cfg.Dir = dir
+	}
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		port := cfg.Port
+		if port == 0 {
+			p, err := FreePort(cfg.Cluster)
+			if err != nil {
+				return nil, err
+			}
+			port = p
+		}
+		n := &Node{cfg: cfg, Port: port, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Dir: cfg.Dir}
+		if err := n.start(); err != nil {
+			lastErr = err
+			if cfg.Port != 0 {
+				break // the caller wants this port; do not pick another
+			}
+			continue // someone took the port between probe and bind: try another
+		}
+		return n, nil
+	}
+	return nil, lastErr
+}
+
+// FreePort returns a free loopback TCP port other than 6379. With cluster
+// set, port+10000 (the cluster bus) is free too.
+func FreePort(cluster bool) (int, error) {
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if port == 6379 || port == 16379 {
+			continue
+		}
+		if cluster {
+			if port+10000 > 65535 {
+				continue
+			}
+			b, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+10000)))
+			if err != nil {
+				continue
+			}
+			b.Close()
+		}
+		return port, nil
+	}
+	return 0, errors.New("redistest: no free port")
+}
+
+func (n *Node) args() []string {
+	a := []string{
+		"--port", strconv.Itoa(n.Port),
+		"--bind", "127.0.0.1",
+		"--protected-mode", "no",
+		"--dir", n.Dir,
+		"--logfile", "redis.log",
+		"--daemonize", "no",
+		"--save", "",
+		"--databases", "1",
+	}
+	if n.cfg.AOF {
+		fsync := n.cfg.Fsync
+		if fsync == "" {
+			fsync = "everysec"
+		}
+		a = append(a, "--appendonly", "yes", "--appendfsync", fsync)
+	} else {
+		a = append(a, "--appendonly", "no")
+	}
+	if n.cfg.Cluster {
+		a = append(a, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "2000", "--cluster-require-full-coverage", "no",
+			"--repl-diskless-sync-delay", "0")
+	}
+	return append(a, n.cfg.Args...)
+}
+
+func (n *Node) start() error {
+	cmd := exec.Command("redis-server", n.args()...)
+	cmd.Dir = n.Dir
+	// The server dies with the test process even if the test crashes.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("redistest: start redis-server: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	n.mu.Lock()
+	n.cmd, n.exited, n.paused = cmd, exited, false
+	n.mu.Unlock()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-exited:
+			return fmt.Errorf("redistest: redis-server on port %d exited at start: %s", n.Port, n.LogTail(20))
+		default:
+		}
+		if err := n.ping(200 * time.Millisecond); err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			n.Kill()
+			return fmt.Errorf("redistest: redis-server on port %d not ready after 10s: %s", n.Port, n.LogTail(20))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// ping sends a raw PING, so readiness does not depend on go-redis.
+func (n *Node) ping(timeout time.Duration) error {
+	c, err := net.DialTimeout("tcp", n.Addr, timeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "+PONG") {
+		return fmt.Errorf("redistest: PING answered %q", strings.TrimSpace(line))
+	}
+	return nil
+}
+
+// Ping reports whether the node answers PING within timeout.
+func (n *Node) Ping(timeout time.Duration) error { return n.ping(timeout) }
+
+// Client returns a new go-redis client for the node, closed by Stop.
+func (n *Node) Client(opts ...func(*redis.Options)) *redis.Client {
+	o := &redis.Options{Addr: n.Addr, DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second}
+	for _, f := range opts {
+		f(o)
+	}
+	c := redis.NewClient(o)
+	n.mu.Lock()
+	n.clients = append(n.clients, c)
+	n.mu.Unlock()
+	return c
+}
+
+// Pid returns the server's process id, or 0 when it is not running.
+func (n *Node) Pid() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil || n.cmd.Process == nil {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
+// Kill sends SIGKILL and waits for the process to exit. No-op if not running.
+func (n *Node) Kill() {
+	n.mu.Lock()
+	cmd, exited := n.cmd, n.exited
+	n.cmd, n.paused = nil, false
+	n.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	<-exited
+}
+
+// Pause stops the server with SIGSTOP: connections stay open but nothing is
+// answered, as with a long GC pause or a frozen VM.
+func (n *Node) Pause() error { return n.signal(syscall.SIGSTOP, true) }
+
+// Resume continues a paused server with SIGCONT.
+func (n *Node) Resume() error { return n.signal(syscall.SIGCONT, false) }
+
+func (n *Node) signal(sig syscall.Signal, paused bool) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return fmt.Errorf("redistest: node %s is not running", n.Addr)
+	}
+	if err := n.cmd.Process.Signal(sig); err != nil {
+		return err
+	}
+	n.paused = paused
+	return nil
+}
+
+// Restart kills the server if it runs and starts it again on the same port
+// and directory, so with AOF on its data survives.
+func (n *Node) Restart() error {
+	n.Kill()
+	var err error
+	for attempt := 0; attempt < 50; attempt++ {
+		if err = n.start(); err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond) // the port may linger briefly
+	}
+	return err
+}
+
+// Running reports whether the process is alive (paused counts as alive).
+func (n *Node) Running() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return false
+	}
+	select {
+	case <-n.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Stop kills the server, closes the clients made by Client and removes its
+// directory unless keepDir is set.
+func (n *Node) Stop(keepDir bool) {
+	n.Kill()
+	n.mu.Lock()
+	clients := n.clients
+	n.clients = nil
+	n.mu.Unlock()
+	for _, c := range clients {
+		c.Close()
+	}
+	if !keepDir {
+		os.RemoveAll(n.Dir)
+	}
+}
+
+// LogTail returns the last lines of the server's log.
+func (n *Node) LogTail(lines int) string {
+	b, err := os.ReadFile(filepath.Join(n.Dir, "redis.log"))
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
+}
+
+// Do runs one command on the node with a fresh short-lived connection.
+func (n *Node) Do(ctx context.Context, args ...any) (any, error) {
+	c := redis.NewClient(&redis.Options{Addr: n.Addr, DialTimeout: time.Second})
+	defer c.Close()
+	return c.Do(ctx, args...).Result()
+}

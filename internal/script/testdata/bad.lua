@@ -1,0 +1,2 @@
+-- no header worth the name
+return 1

@@ -1,0 +1,102 @@
+package sync
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	stdsync "sync"
+
+	"github.com/go-sync/sync/internal/keys"
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrClosed is returned by primitives handed out by a Sync after Close.
+var ErrClosed = errors.New("sync: closed")
+
+// Sync owns a shared Redis client and hands out the coordination
+// primitives. It is safe for concurrent use.
+type Sync struct {
+	client redis.UniversalClient
+	opts   options
+	keys   keys.Space
+
+	mu      stdsync.Mutex
+	closed  bool
+	closers []func() error
+}
+
+// New returns a Sync over client. It panics if client is nil or an option
+// is invalid (an empty prefix, a prefix with braces): both are programmer
+// mistakes. New does no I/O; a Redis that is down shows up as errors from
+// the primitives.
+func New(client redis.UniversalClient, opts ...Option) *Sync {
+	if client == nil {
+		panic("sync: New called with a nil redis client")
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	ks, err := keys.New(o.prefix)
+	if err != nil {
+		panic(fmt.Sprintf("sync: %v", err))
+	}
+	for i, n := range o.nodes {
+		if n == nil {
+			panic(fmt.Sprintf("sync: WithNodes: node %d is nil", i))
+		}
+	}
+	return &Sync{client: client, opts: o, keys: ks}
+}
+
+// Client returns the shared client given to New.
+func (s *Sync) Client() redis.UniversalClient { return s.client }
+
+// Nodes returns the Redlock node set: the client given to New followed by
+// those given with WithNodes.
+func (s *Sync) Nodes() []redis.UniversalClient {
+	return append([]redis.UniversalClient{s.client}, s.opts.nodes...)
+}
+
+// Prefix returns the key prefix.
+func (s *Sync) Prefix() string { return s.keys.Prefix() }
+
+// Logger returns the configured logger.
+func (s *Sync) Logger() *slog.Logger { return s.opts.logger }
+
+// Time returns the configured clock as the seed's Time interface.
+func (s *Sync) Time() Time { return s.opts.clock }
+
+// own registers a closer to run on Close, or reports ErrClosed.
+func (s *Sync) own(close func() error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.closers = append(s.closers, close)
+	return nil
+}
+
+// Close stops every background goroutine the facade started (watchdogs,
+// subscriptions, worker loops) in the reverse order they were started and
+// waits for them. It does not close the Redis clients, which the caller
+// owns. Close is idempotent; it returns the errors of the closers joined.
+func (s *Sync) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	closers := s.closers
+	s.closers = nil
+	s.mu.Unlock()
+	var errs []error
+	for i := len(closers) - 1; i >= 0; i-- {
+		if err := closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
