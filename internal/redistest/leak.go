@@ -1,6 +1,8 @@
 package redistest
 
 import (
+	"fmt"
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -18,3 +20,19 @@ func LeakOptions() []goleak.Option {
 
 // VerifyTestMain runs the tests and fails if any goroutine outlives them.
 func VerifyTestMain(m *testing.M) { goleak.VerifyTestMain(m, LeakOptions()...) }
+
+// Main runs the tests, then teardown (which stops servers shared by the
+// package's tests), then checks that no goroutine outlived the tests.
+func Main(m *testing.M, teardown func()) {
+	code := m.Run()
+	if teardown != nil {
+		teardown()
+	}
+	if code == 0 {
+		if err := goleak.Find(LeakOptions()...); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}

@@ -99,27 +99,51 @@ func Clients(nodes []*Node) []redis.UniversalClient {
 // RedisCluster is a running Redis Cluster.
 type RedisCluster struct {
 	Nodes []*Node
-	t     testing.TB
 }
 
 // Cluster starts masters*(1+replicasPerMaster) cluster-enabled servers and
 // joins them with `redis-cli --cluster create`. masters must be at least 3.
-// It returns once every node reports cluster_state:ok.
+// It returns once every node reports cluster_state:ok and every replica is
+// in sync. The cluster is stopped when the test ends.
 func Cluster(t testing.TB, masters, replicasPerMaster int, opts ...Option) *RedisCluster {
 	t.Helper()
 	Require(t)
+	rc, err := StartCluster(masters, replicasPerMaster, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		failed := t.Failed()
+		if failed {
+			for _, n := range rc.Nodes {
+				t.Logf("cluster node %s (dir %s kept), last log lines:\n%s", n.Addr, n.Dir, n.LogTail(15))
+			}
+		}
+		rc.Stop(failed)
+	})
+	return rc
+}
+
+// StartCluster is Cluster for callers without a testing.TB (benchmarks, a
+// package's TestMain); the caller must call Stop.
+func StartCluster(masters, replicasPerMaster int, opts ...Option) (*RedisCluster, error) {
 	if masters < 3 {
-		t.Fatalf("redistest: a Redis Cluster needs at least 3 masters, got %d", masters)
+		return nil, fmt.Errorf("redistest: a Redis Cluster needs at least 3 masters, got %d", masters)
 	}
 	cfg := Config{Cluster: true}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	total := masters * (1 + replicasPerMaster)
-	rc := &RedisCluster{t: t}
+	rc := &RedisCluster{}
 	args := []string{"--cluster", "create"}
 	for range total {
-		n := startForTest(t, cfg)
+		c := cfg
+		n, err := StartServer(c)
+		if err != nil {
+			rc.Stop(false)
+			return nil, err
+		}
 		rc.Nodes = append(rc.Nodes, n)
 		args = append(args, n.Addr)
 	}
@@ -128,12 +152,29 @@ func Cluster(t testing.TB, masters, replicasPerMaster int, opts ...Option) *Redi
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "redis-cli", args...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
+		rc.Stop(false)
+		return nil, fmt.Errorf("redistest: redis-cli --cluster create: %v\n%s", err, out)
 	}
 	if err := rc.WaitHealthy(30 * time.Second); err != nil {
-		t.Fatal(err)
+		rc.Stop(false)
+		return nil, err
 	}
-	return rc
+	return rc, nil
+}
+
+// Stop kills every node; their directories are kept if keepDirs is set.
+func (rc *RedisCluster) Stop(keepDirs bool) {
+	for _, n := range rc.Nodes {
+		n.Stop(keepDirs)
+	}
+}
+
+// Client returns a new cluster client; the caller closes it.
+func (rc *RedisCluster) Client() *redis.ClusterClient {
+	return redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs:       rc.Addrs(),
+		DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
+	})
 }
 
 // Addrs returns the addresses of all nodes.
@@ -143,16 +184,6 @@ func (rc *RedisCluster) Addrs() []string {
 		a[i] = n.Addr
 	}
 	return a
-}
-
-// Client returns a cluster client, closed when the test ends.
-func (rc *RedisCluster) Client() *redis.ClusterClient {
-	c := redis.NewClusterClient(&redis.ClusterOptions{
-		Addrs:       rc.Addrs(),
-		DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
-	})
-	rc.t.Cleanup(func() { c.Close() })
-	return c
 }
 
 // WaitHealthy waits until every running node reports cluster_state:ok with

@@ -111,6 +111,7 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("masters = %d, %v; want 3", len(ms), err)
 	}
 	c := rc.Client()
+	defer c.Close()
 	for i := range 50 {
 		if err := c.Set(ctx, fmt.Sprintf("key-%d", i), i, 0).Err(); err != nil {
 			t.Fatal(err)

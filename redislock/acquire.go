@@ -1,0 +1,161 @@
+package redislock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// TryAcquire makes one attempt to acquire name. It returns an error
+// wrapping ErrTaken when another holder has it, a *QuorumError (ErrQuorum)
+// when too few nodes answered, ErrWrongType when the lock key holds
+// something else, or the context's error. It never waits for the lock.
+func (l *Locker) TryAcquire(ctx context.Context, name string, opts ...AcquireOption) (*Lock, error) {
+	o, err := l.begin(ctx, name, opts)
+	if err != nil {
+		return nil, err
+	}
+	lk, _, err := l.try(ctx, name, &o)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, &waitError{name: name, reason: ctx.Err()}
+		}
+		return nil, err
+	}
+	return lk, nil
+}
+
+// Acquire blocks until name is held, ctx ends, or the MaxWait bound
+// passes. Waiters of this Locker on one name are served in arrival order;
+// they retry when a release is announced, or when the holder's TTL runs
+// out. Errors: the context's error (errors.Is(err, ctx.Err()) holds), or
+// ErrWaitTimeout, each also wrapping the last reason the lock was not had
+// (ErrTaken, or a *QuorumError while nodes were unreachable);
+// ErrWrongType; ErrClosed when the Locker closes.
+func (l *Locker) Acquire(ctx context.Context, name string, opts ...AcquireOption) (*Lock, error) {
+	o, err := l.begin(ctx, name, opts)
+	if err != nil {
+		return nil, err
+	}
+	var last error
+	// Fast path: no waiter of ours queues for name, so try at once.
+	if !l.hasWaiters(name) {
+		lk, _, err := l.try(ctx, name, &o)
+		if err == nil {
+			return lk, nil
+		}
+		if fatal(ctx, err) {
+			return nil, l.stopErr(ctx, name, err, nil)
+		}
+		last = err
+	}
+
+	var bound <-chan time.Time
+	if o.maxWait > 0 {
+		t := time.NewTimer(o.maxWait)
+		defer t.Stop()
+		bound = t.C
+	}
+	w, created := l.enqueue(name)
+	var heldUntil time.Time
+	defer func() { l.dequeue(name, w, heldUntil) }()
+	if created {
+		l.subscribe(ctx, name)
+	}
+	select {
+	case <-w.turn:
+	case <-ctx.Done():
+		return nil, &waitError{name: name, reason: ctx.Err(), last: last}
+	case <-bound:
+		return nil, &waitError{name: name, reason: ErrWaitTimeout, last: last}
+	case <-l.ctx.Done():
+		return nil, fmt.Errorf("%w: acquire %q", ErrClosed, name)
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	if !w.after.IsZero() {
+		// The previous head holds the lock: wait for its release (we are
+		// notified) or its deadline, instead of a doomed attempt now.
+		timer.Reset(time.Until(w.after) + time.Millisecond)
+		if err := l.waitTurn(ctx, w, timer, bound); err != nil {
+			return nil, l.stopErr(ctx, name, err, last)
+		}
+	}
+	unreachable := 0
+	for {
+		lk, wait, err := l.try(ctx, name, &o)
+		if err == nil {
+			heldUntil = lk.Deadline()
+			return lk, nil
+		}
+		if fatal(ctx, err) {
+			return nil, l.stopErr(ctx, name, err, last)
+		}
+		last = err
+		if errors.Is(err, ErrQuorum) {
+			// Nodes unreachable: back off exponentially with jitter.
+			wait = min(backoffUnreachable<<min(unreachable, 4), 2*time.Second)
+			wait = wait/2 + rand.N(wait/2+1)
+			unreachable++
+		} else {
+			unreachable = 0
+		}
+		timer.Reset(max(wait, time.Millisecond))
+		if err := l.waitTurn(ctx, w, timer, bound); err != nil {
+			return nil, l.stopErr(ctx, name, err, last)
+		}
+	}
+}
+
+// waitTurn waits for a release notification or the timer; it returns the
+// reason to stop waiting, if any.
+func (l *Locker) waitTurn(ctx context.Context, w *waiter, timer *time.Timer, bound <-chan time.Time) error {
+	select {
+	case <-w.wake:
+		timer.Stop()
+	case <-timer.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-bound:
+		return ErrWaitTimeout
+	case <-l.ctx.Done():
+		return ErrClosed
+	}
+	return nil
+}
+
+func (l *Locker) stopErr(ctx context.Context, name string, reason, last error) error {
+	switch {
+	case errors.Is(reason, ErrClosed):
+		return fmt.Errorf("%w: acquire %q", ErrClosed, name)
+	case errors.Is(reason, ErrWaitTimeout):
+		return &waitError{name: name, reason: ErrWaitTimeout, last: last}
+	case ctx.Err() != nil:
+		return &waitError{name: name, reason: ctx.Err(), last: last}
+	}
+	return reason
+}
+
+// fatal reports errors that waiting cannot cure.
+func fatal(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || errors.Is(err, ErrWrongType) || errors.Is(err, ErrBadOption)
+}
+
+func (l *Locker) begin(ctx context.Context, name string, opts []AcquireOption) (acquireOptions, error) {
+	if err := validName(name); err != nil {
+		return acquireOptions{}, err
+	}
+	o, err := resolve(l, opts)
+	if err != nil {
+		return o, err
+	}
+	if l.isClosed() {
+		return o, fmt.Errorf("%w: acquire %q", ErrClosed, name)
+	}
+	if err := ctx.Err(); err != nil {
+		return o, &waitError{name: name, reason: err}
+	}
+	return o, nil
+}

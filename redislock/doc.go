@@ -1,0 +1,100 @@
+// Package redislock provides fenced distributed locks on Redis: a
+// single-instance lock over one Redis, or the Redlock algorithm over N
+// independent Redis masters, with fencing tokens, a watchdog, a lost-lock
+// signal and notification-driven waiting.
+//
+// # Guarantees
+//
+// A Lock returned by Acquire or TryAcquire is held on a majority (N/2+1) of
+// the nodes until its validity deadline, and no other client of this package
+// (or of redsync, on the same key) can be granted the same name on a majority
+// before that deadline. Every grant carries a fencing token (uint64) that
+// strictly increases across successive holders of the same name, on one node
+// and on N nodes, including after a paused holder's lock expired.
+//
+// Validity is computed as in antirez's Redlock: deadline = start + TTL -
+// drift, drift = TTL*0.01 + 2ms, where start is read from the monotonic clock
+// before the first request is sent. Lock.Done and Lock.Context end when the
+// deadline passes without a renewal, when a renewal learns that the lock is
+// gone, or when the lock is released; Lock.Valid compares the deadline with
+// the monotonic clock at the moment of the call.
+//
+// # Assumptions (read these before relying on mutual exclusion)
+//
+// Mutual exclusion rests on timing: the holder's process is not paused, and
+// the nodes' clocks do not run faster than real time by more than the drift
+// allowance, for longer than the validity period. A process paused past its
+// deadline (a GC pause, SIGSTOP, a VM migration) wakes up believing nothing;
+// Lock.Valid and Lock.Done tell it, but a write already in flight cannot be
+// recalled. That is what fencing tokens are for: send the token with every
+// write to the protected resource and have the resource reject tokens lower
+// than the highest it has accepted (FencedStore does that for a resource
+// kept in Redis; for SQL, see below). With fencing, safety no longer depends
+// on timing; without it, Redlock is an efficiency lock.
+//
+// Token monotonicity needs the counters to survive restarts: run the nodes
+// with appendonly yes (appendfsync always for the strict guarantee;
+// everysec can lose the last second of counter increments in a crash, and a
+// node restarted empty forgets its counter). With N >= 3 nodes, one node
+// restarting empty cannot break monotonicity on its own, because a token is
+// derived from a majority; two nodes restarting empty at once can. A single
+// node without persistence restarts its counter at zero.
+//
+// # Fencing tokens on N nodes
+//
+// Taking the max of independent per-node INCRs is not monotonic. Instead,
+// the acquire script runs on every node with a proposal p (the highest
+// counter this Locker has seen for the name, plus one): where it sets the
+// lock it raises the counter to max(counter+1, p) and returns the value it
+// found and the value it wrote. The token t is the highest value written.
+// If a majority of the nodes now hold a counter >= t, t is granted in one
+// round trip (the common case). Otherwise a second round raises the counter
+// to t on the nodes where the lock is held (only while it is held there);
+// if that cannot reach a majority before the deadline, the acquisition
+// fails and the lock is released. Any two majorities share a node, and on
+// that node a later holder's script runs after the earlier holder's counter
+// write, so every later grant sees a counter >= t and issues a larger token.
+// On one node the script's write is the token: one round trip, always.
+// Tokens are exact below 2^53 (Lua numbers are doubles).
+//
+// # Storage-side fencing
+//
+// FencedStore guards a value kept in Redis: Write accepts a write only if its
+// token is >= the highest token the resource has accepted, atomically, and
+// returns ErrStaleToken otherwise. For SQL, keep the token beside the row and
+// make the write conditional:
+//
+//	UPDATE accounts SET balance = $1, fence = $2 WHERE id = $3 AND fence <= $2
+//
+// and treat "0 rows affected" as a stale token (the lock was lost; stop).
+//
+// # Waiting
+//
+// Release publishes a notification on the name's channel (PUBLISH, or
+// SPUBLISH on a Redis Cluster client, inside the release script). The
+// waiters of one Locker share one subscription per node; within a Locker,
+// waiters on one name are served in arrival order, and only the head of the
+// queue retries, at once when notified, otherwise when the holder's
+// remaining TTL has run out (which also catches expiry and releases made by
+// other libraries). A blocked Acquire ends when the lock is held, the
+// context ends (the error satisfies errors.Is(err, ctx.Err())), or the wait
+// bound passes (ErrWaitTimeout).
+//
+// # Keys (all under the Locker's prefix, default "sync")
+//
+//	<prefix>:lock:{<name>}           string  holder's random value, PX = TTL
+//	<prefix>:lock:{<name>}:fence     string  fencing counter, no expiry
+//	<prefix>:lock:{<name>}:released  channel release notifications
+//	<prefix>:fenced:{<resource>}     hash    FencedStore: token and value
+//
+// A redsync Mutex created with Locker.Key(name) as its name uses the same
+// key, so the two exclude each other during a migration (redsync issues no
+// tokens, and its releases send no notification: our waiters fall back to
+// the TTL).
+//
+// # Scripts
+//
+// acquire.lua, extend.lua, release.lua, raise.lua (the second fencing
+// round) and fenced_write.lua; each file's header lists its KEYS, ARGV and
+// return value.
+package redislock

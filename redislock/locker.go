@@ -1,0 +1,484 @@
+package redislock
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"slices"
+	"strconv"
+	stdsync "sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-sync/sync/internal/keys"
+	"github.com/go-sync/sync/internal/script"
+	"github.com/redis/go-redis/v9"
+)
+
+//go:embed scripts/*.lua
+var scriptFS embed.FS
+
+var (
+	acquireScript     = script.Load(scriptFS, "scripts/acquire.lua")
+	raiseScript       = script.Load(scriptFS, "scripts/raise.lua")
+	extendScript      = script.Load(scriptFS, "scripts/extend.lua")
+	releaseScript     = script.Load(scriptFS, "scripts/release.lua")
+	fencedWriteScript = script.Load(scriptFS, "scripts/fenced_write.lua")
+)
+
+// ErrBadOption is returned by New for an unusable configuration.
+var ErrBadOption = errors.New("redislock: invalid option")
+
+type node struct {
+	client  redis.UniversalClient
+	addr    string
+	sharded bool // a Redis Cluster client: notify with SPUBLISH
+}
+
+// Locker hands out locks over one Redis (a single-instance lock) or over N
+// independent Redis masters (Redlock, quorum N/2+1). It is safe for
+// concurrent use. Close stops its background goroutines (watchdogs,
+// subscriptions) and releases the locks still held.
+type Locker struct {
+	nodes  []node
+	quorum int
+	keys   keys.Space
+	opts   options
+	log    *slog.Logger
+
+	// seen holds, per hash bucket of names, the highest fencing counter
+	// this Locker has observed; proposals are seen+1. A collision only
+	// makes a proposal larger, which is still correct.
+	seen [1024]atomic.Uint64
+	seed maphash.Seed
+
+	ctx    context.Context // ends on Close
+	cancel context.CancelFunc
+	wg     stdsync.WaitGroup
+
+	mu     stdsync.Mutex
+	closed bool
+	queues map[string]*waitQueue
+	held   map[*Lock]struct{}
+
+	subMu stdsync.Mutex
+	subs  map[string]*nodeSub // by lock-node index and master address
+}
+
+// New returns a Locker over nodes: one client for a single-instance lock,
+// or several independent masters for Redlock. The caller owns the clients.
+// It returns an error wrapping ErrBadOption when nodes is empty or holds
+// nil, or an option is invalid.
+func New(nodes []redis.UniversalClient, opts ...Option) (*Locker, error) {
+	o := options{prefix: keys.DefaultPrefix, ttl: DefaultTTL}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if len(nodes) == 0 {
+		return nil, fmt.Errorf("%w: no Redis nodes", ErrBadOption)
+	}
+	ks, err := keys.New(o.prefix)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadOption, err)
+	}
+	if o.ttl < MinTTL {
+		return nil, fmt.Errorf("%w: TTL %v below the minimum %v", ErrBadOption, o.ttl, MinTTL)
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
+	if o.owner == "" {
+		o.owner = defaultOwner()
+	}
+	l := &Locker{
+		quorum: len(nodes)/2 + 1,
+		keys:   ks,
+		opts:   o,
+		log:    o.logger,
+		seed:   maphash.MakeSeed(),
+		queues: map[string]*waitQueue{},
+		held:   map[*Lock]struct{}{},
+		subs:   map[string]*nodeSub{},
+	}
+	for i, c := range nodes {
+		if c == nil {
+			return nil, fmt.Errorf("%w: node %d is nil", ErrBadOption, i)
+		}
+		n := node{client: c, addr: fmt.Sprintf("node %d", i)}
+		switch cc := c.(type) {
+		case *redis.Client:
+			n.addr = cc.Options().Addr
+		case *redis.ClusterClient:
+			n.sharded = true
+			n.addr = fmt.Sprintf("cluster %v", cc.Options().Addrs)
+		}
+		l.nodes = append(l.nodes, n)
+	}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	return l, nil
+}
+
+// Key returns the Redis key of the lock name. A redsync Mutex created with
+// this name excludes, and is excluded by, this Locker's lock on name.
+func (l *Locker) Key(name string) string { return l.keys.LockKey(name) }
+
+// Quorum returns how many nodes a lock must be held on.
+func (l *Locker) Quorum() int { return l.quorum }
+
+// Close releases the locks still held (best effort, bounded by one TTL),
+// stops watchdogs and subscriptions, ends blocked Acquire calls with
+// ErrClosed, and waits for every background goroutine. It is idempotent.
+func (l *Locker) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	held := make([]*Lock, 0, len(l.held))
+	for lk := range l.held {
+		held = append(held, lk)
+	}
+	l.mu.Unlock()
+	for _, lk := range held {
+		ctx, cancel := context.WithTimeout(context.Background(), lk.ttl)
+		lk.Release(ctx) // its error only says the lock had already gone
+		cancel()
+	}
+	l.cancel()
+	l.subMu.Lock()
+	for _, s := range l.subs {
+		s.ps.Close()
+	}
+	l.subMu.Unlock()
+	l.wg.Wait()
+	return nil
+}
+
+func (l *Locker) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
+
+func (l *Locker) bucket(name string) *atomic.Uint64 {
+	return &l.seen[maphash.String(l.seed, name)%uint64(len(l.seen))]
+}
+
+func (l *Locker) observe(name string, v uint64) {
+	b := l.bucket(name)
+	for {
+		cur := b.Load()
+		if v <= cur || b.CompareAndSwap(cur, v) {
+			return
+		}
+	}
+}
+
+func (l *Locker) newValue() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return l.opts.owner + ":" + hex.EncodeToString(b[:])
+}
+
+func drift(ttl time.Duration) time.Duration { return ttl/100 + 2*time.Millisecond }
+
+func validName(name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: empty name", ErrInvalidName)
+	}
+	return nil
+}
+
+func resolve(l *Locker, opts []AcquireOption) (acquireOptions, error) {
+	o := acquireOptions{ttl: l.opts.ttl}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.ttl < MinTTL {
+		return o, fmt.Errorf("%w: TTL %v below the minimum %v", ErrBadOption, o.ttl, MinTTL)
+	}
+	if o.maxWait < 0 {
+		return o, fmt.Errorf("%w: negative MaxWait %v", ErrBadOption, o.maxWait)
+	}
+	return o, nil
+}
+
+// nodeReply is one node's answer to acquire: ok, the counter found, and
+// the counter written (ok) or the holder's remaining TTL in ms (not ok).
+type nodeReply struct {
+	i     int
+	ok    bool
+	found int64
+	v     int64
+	err   error
+}
+
+func (l *Locker) acquireOn(ctx context.Context, i int, ks []string, value string, ttl time.Duration, proposal uint64) nodeReply {
+	r := nodeReply{i: i}
+	res, err := acquireScript.Run(ctx, l.nodes[i].client, ks, value, ttl.Milliseconds(), strconv.FormatUint(proposal, 10)).Int64Slice()
+	if err != nil {
+		if isWrongType(err) {
+			err = fmt.Errorf("%w: %v", ErrWrongType, err)
+		}
+		r.err = err
+		return r
+	}
+	if len(res) != 3 {
+		r.err = fmt.Errorf("redislock: unexpected acquire reply %v", res)
+		return r
+	}
+	r.ok, r.found, r.v = res[0] == 1, res[1], res[2]
+	return r
+}
+
+// try makes one attempt to acquire name on a majority. On failure it
+// returns how long to wait before the next attempt is likely to succeed.
+func (l *Locker) try(ctx context.Context, name string, o *acquireOptions) (*Lock, time.Duration, error) {
+	ks := []string{l.keys.LockKey(name), l.keys.LockFence(name)}
+	value := l.newValue()
+	ttl := o.ttl
+	start := time.Now()
+	actx, cancel := context.WithTimeout(ctx, ttl)
+	defer cancel()
+
+	if len(l.nodes) == 1 {
+		r := l.acquireOn(actx, 0, ks, value, ttl, 0)
+		switch {
+		case r.err != nil:
+			if ctx.Err() != nil {
+				return nil, 0, ctx.Err()
+			}
+			if errors.Is(r.err, ErrWrongType) {
+				return nil, 0, r.err
+			}
+			return nil, backoffUnreachable, &QuorumError{Op: "acquire", Name: name, Quorum: 1, Nodes: []NodeError{{l.nodes[0].addr, r.err}}}
+		case !r.ok:
+			return nil, retryAfterTTL(r.v), fmt.Errorf("%w: %q", ErrTaken, name)
+		}
+		deadline := start.Add(ttl - drift(ttl))
+		if !time.Now().Before(deadline) {
+			l.releaseAsync(name, value, []int{0})
+			return nil, 0, fmt.Errorf("%w: %q: validity used up by a slow reply", ErrTaken, name)
+		}
+		return l.newLock(name, value, uint64(r.v), ttl, deadline, o), 0, nil
+	}
+
+	proposal := l.bucket(name).Load() + 1
+	n := len(l.nodes)
+	replies := make(chan nodeReply, n)
+	for i := range l.nodes {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			replies <- l.acquireOn(actx, i, ks, value, ttl, proposal)
+		}()
+	}
+	var (
+		oks     []nodeReply
+		nodeErr []NodeError
+		waits   []time.Duration
+		got     int
+		taken   = make([]bool, n)
+	)
+	for got < n && len(oks) < l.quorum && n-(len(waits)+len(nodeErr)) >= l.quorum {
+		r := <-replies
+		got++
+		switch {
+		case r.err != nil:
+			nodeErr = append(nodeErr, NodeError{l.nodes[r.i].addr, r.err})
+		case r.ok:
+			oks = append(oks, r)
+			l.observe(name, uint64(r.v))
+		default:
+			taken[r.i] = true
+			waits = append(waits, retryAfterTTL(r.v))
+			l.observe(name, uint64(r.found))
+		}
+	}
+	fail := func(err error, wait time.Duration) (*Lock, time.Duration, error) {
+		// Release wherever the lock may have been set: nodes that said ok
+		// or failed, and nodes that have not answered yet (after they do).
+		idx := make([]int, 0, n)
+		for i := range n {
+			if !taken[i] {
+				idx = append(idx, i)
+			}
+		}
+		if len(idx) > 0 {
+			l.drainAndRelease(name, value, replies, n-got, idx)
+		}
+		return nil, wait, err
+	}
+	if len(oks) < l.quorum {
+		if ctx.Err() != nil {
+			return fail(ctx.Err(), 0)
+		}
+		for _, e := range nodeErr {
+			if errors.Is(e.Err, ErrWrongType) {
+				return fail(e.Err, 0)
+			}
+		}
+		if len(nodeErr) == 0 || len(waits) >= l.quorum {
+			return fail(fmt.Errorf("%w: %q", ErrTaken, name), quorumWait(waits, len(oks), l.quorum))
+		}
+		for range waits {
+			nodeErr = append(nodeErr, NodeError{"(holder)", ErrTaken})
+		}
+		return fail(&QuorumError{Op: "acquire", Name: name, Quorum: l.quorum, OK: len(oks), Nodes: nodeErr}, backoffUnreachable)
+	}
+
+	// Fencing: the token is the highest counter written; a majority must
+	// hold a counter >= token before anyone sees it.
+	var token int64
+	for _, r := range oks {
+		token = max(token, r.v)
+	}
+	have := 0
+	var lower []int
+	for _, r := range oks {
+		if r.v >= token {
+			have++
+		} else {
+			lower = append(lower, r.i)
+		}
+	}
+	if have < l.quorum {
+		raised, errs := l.raise(actx, ks, value, token, lower, l.quorum-have)
+		if have+raised < l.quorum {
+			if ctx.Err() != nil {
+				return fail(ctx.Err(), 0)
+			}
+			return fail(&QuorumError{Op: "fence", Name: name, Quorum: l.quorum, OK: have + raised, Nodes: errs}, 0)
+		}
+	}
+	deadline := start.Add(ttl - drift(ttl))
+	if !time.Now().Before(deadline) {
+		return fail(fmt.Errorf("%w: %q: validity used up by slow replies", ErrTaken, name), 0)
+	}
+	// Late replies need no action: Release and Close release on every node.
+	if got < n {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for range n - got {
+				<-replies
+			}
+		}()
+	}
+	return l.newLock(name, value, uint64(token), ttl, deadline, o), 0, nil
+}
+
+// raise runs the second fencing round on the given nodes and returns how
+// many succeeded, returning as soon as need have.
+func (l *Locker) raise(ctx context.Context, ks []string, value string, token int64, idx []int, need int) (int, []NodeError) {
+	type res struct {
+		i   int
+		ok  bool
+		err error
+	}
+	ch := make(chan res, len(idx))
+	for _, i := range idx {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			v, err := raiseScript.Run(ctx, l.nodes[i].client, ks, value, token).Int64()
+			ch <- res{i, err == nil && v == 1, err}
+		}()
+	}
+	ok := 0
+	var errs []NodeError
+	for range idx {
+		r := <-ch
+		if r.ok {
+			ok++
+			if ok >= need {
+				break
+			}
+			continue
+		}
+		if r.err == nil {
+			r.err = ErrNotHeld
+		}
+		errs = append(errs, NodeError{l.nodes[r.i].addr, r.err})
+	}
+	return ok, errs
+}
+
+// drainAndRelease waits for the outstanding acquire replies, then releases
+// value on the given nodes, in the background, tracked by l.wg.
+func (l *Locker) drainAndRelease(name, value string, replies <-chan nodeReply, outstanding int, idx []int) {
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		for range outstanding {
+			<-replies
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		l.releaseOn(ctx, name, value, idx, nil)
+	}()
+}
+
+func (l *Locker) releaseAsync(name, value string, idx []int) {
+	l.drainAndRelease(name, value, nil, 0, idx)
+}
+
+// releaseOn runs the release script on the given nodes concurrently. If
+// done is non-nil, each node's outcome is sent to it.
+func (l *Locker) releaseOn(ctx context.Context, name, value string, idx []int, done chan<- opReply) {
+	ks := []string{l.keys.LockKey(name), l.keys.LockChannel(name)}
+	var wg stdsync.WaitGroup
+	for _, i := range idx {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pub := "PUBLISH"
+			if l.nodes[i].sharded {
+				pub = "SPUBLISH"
+			}
+			v, err := releaseScript.Run(ctx, l.nodes[i].client, ks, value, pub).Int64()
+			if done != nil {
+				done <- opReply{i, err == nil && v == 1, err}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+type opReply struct {
+	i   int
+	ok  bool
+	err error
+}
+
+const backoffUnreachable = 100 * time.Millisecond
+
+// retryAfterTTL turns a holder's PTTL into a wait: until just after it
+// expires; a key with no expiry (-1) or a vanished one (-2) is retried soon.
+func retryAfterTTL(pttl int64) time.Duration {
+	if pttl < 0 {
+		return 50 * time.Millisecond
+	}
+	return time.Duration(pttl)*time.Millisecond + time.Millisecond
+}
+
+// quorumWait estimates when a majority will be free: oks nodes are free
+// now, each taken node when its holder's TTL runs out.
+func quorumWait(waits []time.Duration, oks, quorum int) time.Duration {
+	need := quorum - oks
+	if need <= 0 || len(waits) == 0 {
+		return 0
+	}
+	w := slices.Clone(waits)
+	slices.Sort(w)
+	if need > len(w) {
+		return w[len(w)-1]
+	}
+	return w[need-1]
+}

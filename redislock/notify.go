@@ -1,0 +1,273 @@
+package redislock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	stdsync "sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// waitQueue holds the waiters of one Locker for one name, in arrival order.
+// Only the head retries; it is woken by a release notification, by its
+// fallback timer, or by the previous head leaving.
+type waitQueue struct {
+	waiters []*waiter
+}
+
+type waiter struct {
+	turn  chan struct{} // closed when this waiter becomes the head
+	wake  chan struct{} // cap 1: a release was announced
+	after time.Time     // set when the previous head acquired: its deadline
+}
+
+// hasWaiters reports whether anyone of this Locker waits for name.
+func (l *Locker) hasWaiters(name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	q := l.queues[name]
+	return q != nil && len(q.waiters) > 0
+}
+
+// enqueue appends a waiter for name; created reports whether the queue is
+// new (its creator subscribes to the release channel).
+func (l *Locker) enqueue(name string) (w *waiter, created bool) {
+	w = &waiter{turn: make(chan struct{}), wake: make(chan struct{}, 1)}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	q := l.queues[name]
+	if q == nil {
+		q = &waitQueue{}
+		l.queues[name] = q
+		created = true
+	}
+	q.waiters = append(q.waiters, w)
+	if len(q.waiters) == 1 {
+		close(w.turn)
+	}
+	return w, created
+}
+
+// dequeue removes w. If w was the head, the next waiter becomes the head;
+// if w leaves holding the lock, the next head waits for its release (or its
+// deadline) before trying. The last waiter out unsubscribes.
+func (l *Locker) dequeue(name string, w *waiter, heldUntil time.Time) {
+	l.mu.Lock()
+	q := l.queues[name]
+	if q == nil {
+		l.mu.Unlock()
+		return
+	}
+	for i, x := range q.waiters {
+		if x != w {
+			continue
+		}
+		q.waiters = append(q.waiters[:i], q.waiters[i+1:]...)
+		if i == 0 && len(q.waiters) > 0 {
+			next := q.waiters[0]
+			next.after = heldUntil
+			close(next.turn)
+		}
+		break
+	}
+	empty := len(q.waiters) == 0
+	if empty {
+		delete(l.queues, name)
+	}
+	l.mu.Unlock()
+	if empty {
+		l.unsubscribe(name)
+	}
+}
+
+// notify wakes the head waiter for name, if any.
+func (l *Locker) notify(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if q := l.queues[name]; q != nil && len(q.waiters) > 0 {
+		select {
+		case q.waiters[0].wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// wakeAll wakes every head: used when a subscription broke and
+// notifications may have been missed.
+func (l *Locker) wakeAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, q := range l.queues {
+		if len(q.waiters) > 0 {
+			select {
+			case q.waiters[0].wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// nodeSub is one pub/sub connection: one per lock node, or on a Redis
+// Cluster node one per master, shared by every name waited on there.
+type nodeSub struct {
+	ps      *redis.PubSub
+	sharded bool
+	mu      stdsync.Mutex
+	confirm map[string]chan struct{} // channel -> closed on confirmation
+	names   map[string]bool          // channels subscribed here
+}
+
+// subscribe subscribes to name's release channel on every node and waits
+// (briefly) for the confirmations, so that a release after the next
+// attempt cannot go unnoticed.
+func (l *Locker) subscribe(ctx context.Context, name string) {
+	ch := l.keys.LockChannel(name)
+	var waits []chan struct{}
+	l.subMu.Lock()
+	for i := range l.nodes {
+		ns, err := l.nodeSubFor(ctx, i, ch)
+		if err != nil {
+			l.log.Warn("redislock: subscribe failed; falling back to TTL polling", "name", name, "err", err)
+			continue
+		}
+		c := make(chan struct{})
+		ns.mu.Lock()
+		ns.confirm[ch] = c
+		ns.names[ch] = true
+		ns.mu.Unlock()
+		if ns.sharded {
+			err = ns.ps.SSubscribe(ctx, ch)
+		} else {
+			err = ns.ps.Subscribe(ctx, ch)
+		}
+		if err != nil {
+			l.log.Warn("redislock: subscribe failed; falling back to TTL polling", "name", name, "err", err)
+			continue
+		}
+		waits = append(waits, c)
+	}
+	l.subMu.Unlock()
+	t := time.NewTimer(500 * time.Millisecond)
+	defer t.Stop()
+	for _, c := range waits {
+		select {
+		case <-c:
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// unsubscribe drops name's channel unless a new queue for name appeared.
+func (l *Locker) unsubscribe(name string) {
+	ch := l.keys.LockChannel(name)
+	l.subMu.Lock()
+	defer l.subMu.Unlock()
+	l.mu.Lock()
+	_, again := l.queues[name]
+	l.mu.Unlock()
+	if again {
+		return
+	}
+	ctx, cancel := context.WithTimeout(l.ctx, time.Second)
+	defer cancel()
+	for _, ns := range l.subs {
+		ns.mu.Lock()
+		had := ns.names[ch]
+		delete(ns.names, ch)
+		delete(ns.confirm, ch)
+		ns.mu.Unlock()
+		if !had {
+			continue
+		}
+		if ns.sharded {
+			ns.ps.SUnsubscribe(ctx, ch)
+		} else {
+			ns.ps.Unsubscribe(ctx, ch)
+		}
+	}
+}
+
+// nodeSubFor returns (starting if needed) the subscription connection for
+// channel on lock node i. Callers hold l.subMu.
+func (l *Locker) nodeSubFor(ctx context.Context, i int, channel string) (*nodeSub, error) {
+	n := l.nodes[i]
+	key := fmt.Sprint(i)
+	var client interface {
+		Subscribe(context.Context, ...string) *redis.PubSub
+		SSubscribe(context.Context, ...string) *redis.PubSub
+	} = n.client
+	if cc, ok := n.client.(*redis.ClusterClient); ok {
+		m, err := cc.MasterForKey(ctx, channel)
+		if err != nil {
+			return nil, err
+		}
+		key += "/" + m.Options().Addr
+		client = m
+	}
+	if ns := l.subs[key]; ns != nil {
+		return ns, nil
+	}
+	if l.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	ns := &nodeSub{sharded: n.sharded, confirm: map[string]chan struct{}{}, names: map[string]bool{}}
+	if n.sharded {
+		ns.ps = client.SSubscribe(l.ctx)
+	} else {
+		ns.ps = client.Subscribe(l.ctx)
+	}
+	l.subs[key] = ns
+	l.wg.Add(1)
+	go l.receive(ns)
+	return ns, nil
+}
+
+// receive dispatches release notifications and subscription confirmations
+// until the Locker closes. After a connection error it wakes every waiter
+// (notifications may have been lost) and lets go-redis reconnect and
+// resubscribe.
+func (l *Locker) receive(ns *nodeSub) {
+	defer l.wg.Done()
+	backoff := 50 * time.Millisecond
+	for {
+		msg, err := ns.ps.Receive(l.ctx)
+		if err != nil {
+			if l.ctx.Err() != nil || errors.Is(err, redis.ErrClosed) {
+				return
+			}
+			l.log.Warn("redislock: subscription error; waiters fall back to TTL", "err", err)
+			l.wakeAll()
+			t := time.NewTimer(backoff)
+			select {
+			case <-l.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			backoff = min(2*backoff, 2*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind != "subscribe" && m.Kind != "ssubscribe" {
+				continue
+			}
+			ns.mu.Lock()
+			if c := ns.confirm[m.Channel]; c != nil {
+				close(c)
+				delete(ns.confirm, m.Channel)
+			}
+			ns.mu.Unlock()
+		case *redis.Message:
+			if name, ok := l.keys.Resource("lock", m.Channel); ok {
+				l.notify(name)
+			}
+		}
+	}
+}

@@ -1,0 +1,26 @@
+-- Acquires the lock on one node and moves its fencing counter.
+-- KEYS[1]  lock key (string: holder's value)
+-- KEYS[2]  fencing counter key (string: integer)
+-- ARGV[1]  holder's random value
+-- ARGV[2]  TTL in milliseconds
+-- ARGV[3]  proposed token p (0 when none)
+-- Returns  a WRONGTYPE error when the lock key holds another type;
+--          {1, found, written} when the lock was set: the counter was
+--          raised from found to written = max(found+1, p);
+--          {0, found, pttl} when another holder has it: the counter is
+--          unchanged and pttl is the holder's remaining TTL in ms (-1: none).
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind ~= 'none' and kind ~= 'string' then
+  return redis.error_reply('WRONGTYPE lock key holds a ' .. kind)
+end
+local found = tonumber(redis.call('GET', KEYS[2]) or '0')
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  local written = found + 1
+  local p = tonumber(ARGV[3])
+  if p > written then
+    written = p
+  end
+  redis.call('SET', KEYS[2], string.format('%d', written))
+  return {1, found, written}
+end
+return {0, found, redis.call('PTTL', KEYS[1])}

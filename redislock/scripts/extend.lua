@@ -1,0 +1,9 @@
+-- Extends the lock's TTL while this holder has it.
+-- KEYS[1]  lock key
+-- ARGV[1]  holder's random value
+-- ARGV[2]  new TTL in milliseconds
+-- Returns  1 when extended, 0 when the lock is not held by this holder.
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
