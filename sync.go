@@ -7,6 +7,7 @@ import (
 	stdsync "sync"
 
 	"github.com/go-sync/sync/internal/keys"
+	"github.com/go-sync/sync/redislock"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -23,6 +24,10 @@ type Sync struct {
 	mu      stdsync.Mutex
 	closed  bool
 	closers []func() error
+
+	lockerOnce stdsync.Once
+	locker     *redislock.Locker
+	lockerErr  error
 }
 
 // New returns a Sync over client. It panics if client is nil or an option
@@ -76,6 +81,12 @@ func (s *Sync) own(close func() error) error {
 	}
 	s.closers = append(s.closers, close)
 	return nil
+}
+
+func (s *Sync) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }
 
 // Close stops every background goroutine the facade started (watchdogs,

@@ -33,6 +33,7 @@ type bench struct {
 
 var benches = []bench{
 	{"baseline", baselines},
+	{"lock", locks},
 }
 
 func main() {

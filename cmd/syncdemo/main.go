@@ -53,7 +53,10 @@ func run(args []string, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "time: %s (local clock)\n", now.UTC().Format(time.RFC3339Nano))
-	fmt.Fprintln(out, "done")
+	if err := demoLocks(ctx, s, out); err != nil {
+		return fmt.Errorf("locks: %w", err)
+	}
+	fmt.Fprintln(out, "\ndone")
 	return nil
 }
 
@@ -65,6 +68,7 @@ func connect(url string) (redis.UniversalClient, string, func(), error) {
 		if err != nil {
 			return nil, "", nil, err
 		}
+		m.ClockTTL(true) // expire keys in real time, as Redis does
 		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
 		return c, "embedded miniredis " + m.Addr(), func() { c.Close(); m.Close() }, nil
 	}
