@@ -32,15 +32,16 @@ vet:
 
 ## test: what CI runs: install Redis when missing, vet, then the whole suite under -race against real servers
 test: deps vet
-	REDIS_REQUIRED=1 $(GO) test -race -short -timeout $(TEST_TIMEOUT) ./...
+	REDIS_REQUIRED=1 $(GO) test -race -short -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 ## soak: the fault tests with long budgets
 soak: deps
-	REDIS_REQUIRED=1 GO_SYNC_SOAK=1 $(GO) test -race -timeout 60m -run 'Safety|Fault|Soak' -v ./...
+	REDIS_REQUIRED=1 GO_SYNC_SOAK=1 $(GO) test -race -count=1 -timeout 60m -run 'Safety' -v ./... | tee /tmp/go-sync-soak.log; \
+	test $${PIPESTATUS[0]} -eq 0 && grep -q -- '--- PASS: TestSafety' /tmp/go-sync-soak.log
 
-## demo: the showcase on an embedded miniredis (-redis URL or REDIS_URL for a real server)
+## demo: the showcase on an embedded miniredis (REDIS_URL=redis://host:port/db for a real server)
 demo:
-	$(GO) run ./cmd/syncdemo $(if $(REDIS_URL),-redis $(REDIS_URL),)
+	$(GO) run ./cmd/syncdemo
 
 ## bench: ours against the peers, on redis-servers the benchmark starts itself
 bench: deps
@@ -49,3 +50,4 @@ bench: deps
 ## lint: go vet plus staticcheck
 lint: vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+	cd bench && $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...

@@ -32,7 +32,7 @@ func defaultOptions() options {
 func WithPrefix(prefix string) Option { return func(o *options) { o.prefix = prefix } }
 
 // WithLogger sets the logger for background events (lost locks, reconnects).
-// The default discards everything.
+// The default discards everything; a nil logger keeps the default.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) {
 		if l != nil {
@@ -43,12 +43,14 @@ func WithLogger(l *slog.Logger) Option {
 
 // WithNodes adds independent Redis masters: together with the client given
 // to New they form the node set of Redlock (a lock needs a majority of
-// them). They must not be replicas of each other or of the main client.
+// them). They must not be replicas of each other or of the main client;
+// New panics if the same client value is given twice.
 func WithNodes(nodes ...redis.UniversalClient) Option {
 	return func(o *options) { o.nodes = append(o.nodes, nodes...) }
 }
 
-// WithClock sets the clock Time reads (default: the local clock).
+// WithClock sets the clock Time reads (default: the local clock); nil keeps
+// the default.
 func WithClock(c Clock) Option {
 	return func(o *options) {
 		if c != nil {

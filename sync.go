@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	stdsync "sync"
 
 	"github.com/go-sync/sync/internal/keys"
@@ -15,7 +16,8 @@ import (
 var ErrClosed = errors.New("sync: closed")
 
 // Sync owns a shared Redis client and hands out the coordination
-// primitives. It is safe for concurrent use.
+// primitives. It is safe for concurrent use. The zero value is not usable:
+// build one with New.
 type Sync struct {
 	client redis.UniversalClient
 	opts   options
@@ -35,23 +37,39 @@ type Sync struct {
 // mistakes. New does no I/O; a Redis that is down shows up as errors from
 // the primitives.
 func New(client redis.UniversalClient, opts ...Option) *Sync {
-	if client == nil {
+	if isNil(client) {
 		panic("sync: New called with a nil redis client")
 	}
 	o := defaultOptions()
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil {
+			opt(&o)
+		}
 	}
 	ks, err := keys.New(o.prefix)
 	if err != nil {
 		panic(fmt.Sprintf("sync: %v", err))
 	}
+	seen := map[redis.UniversalClient]bool{client: true}
 	for i, n := range o.nodes {
-		if n == nil {
+		if isNil(n) {
 			panic(fmt.Sprintf("sync: WithNodes: node %d is nil", i))
 		}
+		if seen[n] {
+			panic(fmt.Sprintf("sync: WithNodes: node %d is the same client as another node; Redlock needs independent masters", i))
+		}
+		seen[n] = true
 	}
 	return &Sync{client: client, opts: o, keys: ks}
+}
+
+// isNil reports a nil interface or an interface holding a nil pointer.
+func isNil(c redis.UniversalClient) bool {
+	if c == nil {
+		return true
+	}
+	v := reflect.ValueOf(c)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }
 
 // Client returns the shared client given to New.

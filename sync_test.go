@@ -41,7 +41,16 @@ func TestNewRejectsProgrammerMistakes(t *testing.T) {
 	mustPanic(t, "nil redis client", func() { New(nil) })
 	mustPanic(t, "invalid prefix", func() { New(c, WithPrefix("")) })
 	mustPanic(t, "invalid prefix", func() { New(c, WithPrefix("a{b}")) })
-	mustPanic(t, "node 1 is nil", func() { New(c, WithNodes(c, nil)) })
+	other := miniClient(t)
+	mustPanic(t, "node 1 is nil", func() { New(c, WithNodes(other, nil)) })
+	var typedNil *redis.Client
+	mustPanic(t, "nil redis client", func() { New(typedNil) })
+	mustPanic(t, "node 0 is nil", func() { New(c, WithNodes(typedNil)) })
+	mustPanic(t, "same client", func() { New(c, WithNodes(c)) })
+	mustPanic(t, "same client", func() { New(c, WithNodes(other, other)) })
+	if s := New(c, nil); s.Prefix() != "sync" {
+		t.Fatal("a nil option changed the prefix")
+	}
 }
 
 func TestNewDefaults(t *testing.T) {

@@ -31,7 +31,9 @@ type Space struct {
 }
 
 // New returns a Space for prefix. A prefix must be non-empty and must not
-// contain '{', '}' or whitespace (a brace would move the hash tag).
+// contain '{', '}' (a brace would move the hash tag), glob characters
+// ('*', '?', '[', ']', '\\': SCAN patterns of one prefix would match
+// another's keys) or whitespace.
 func New(prefix string) (Space, error) {
 	if err := ValidatePrefix(prefix); err != nil {
 		return Space{}, err
@@ -53,8 +55,8 @@ func ValidatePrefix(prefix string) error {
 	if prefix == "" {
 		return fmt.Errorf("%w: empty", ErrBadPrefix)
 	}
-	if strings.ContainsAny(prefix, "{} \t\r\n") {
-		return fmt.Errorf("%w: %q contains a brace or whitespace", ErrBadPrefix, prefix)
+	if strings.ContainsAny(prefix, "{} \t\r\n*?[]\\") {
+		return fmt.Errorf("%w: %q contains a brace, a glob character or whitespace", ErrBadPrefix, prefix)
 	}
 	return nil
 }
@@ -62,8 +64,13 @@ func ValidatePrefix(prefix string) error {
 // Prefix returns the prefix of s.
 func (s Space) Prefix() string { return s.prefix }
 
-// Key returns <prefix>:<kind>:{<resource>} followed by ":<part>" for each part.
+// Key returns <prefix>:<kind>:{<resource>} followed by ":<part>" for each
+// part. It panics on an empty resource: callers validate names first, and
+// an empty hash tag would scatter a resource's keys over slots.
 func (s Space) Key(kind, resource string, parts ...string) string {
+	if resource == "" {
+		panic("keys: empty resource name")
+	}
 	n := len(s.prefix) + len(kind) + len(resource) + 5
 	for _, p := range parts {
 		n += len(p) + 1
@@ -87,9 +94,10 @@ func (s Space) Key(kind, resource string, parts ...string) string {
 }
 
 // Pattern returns a SCAN/PSUBSCRIBE pattern matching every key of kind
-// under the prefix: <prefix>:<kind>:*.
+// under the prefix: <prefix>:<kind>:{*. The brace keeps the pattern from
+// matching the keys of a longer prefix such as <prefix>:<kind>.
 func (s Space) Pattern(kind string) string {
-	return s.prefix + ":" + kind + ":*"
+	return s.prefix + ":" + kind + ":{*"
 }
 
 // Resource extracts the resource name from a key built by Key for kind, or
@@ -107,8 +115,10 @@ func (s Space) Resource(kind, key string) (string, bool) {
 		return "", false
 	}
 	res := rest[:i]
-	if strings.HasPrefix(res, "\\") {
+	if len(res) >= 2 && res[0] == '\\' && (res[1] == '}' || res[1] == '\\') {
 		res = res[1:]
+	} else if res == "" || res[0] == '}' || res[0] == '\\' {
+		return "", false // Key never builds these
 	}
 	return res, true
 }

@@ -68,7 +68,7 @@ func TestDifferentNamesSpreadOverSlots(t *testing.T) {
 }
 
 func TestPrefixValidation(t *testing.T) {
-	for _, p := range []string{"", "a{b", "a}", "a b", "x\n"} {
+	for _, p := range []string{"", "a{b", "a}", "a b", "x\n", "*", "s?nc", "[st]ync", `a\b`} {
 		if _, err := New(p); !errors.Is(err, ErrBadPrefix) {
 			t.Errorf("New(%q) error = %v, want ErrBadPrefix", p, err)
 		}
@@ -80,7 +80,7 @@ func TestPrefixValidation(t *testing.T) {
 	if got, want := s.LockKey("job"), "svc:prod:lock:{job}"; got != want {
 		t.Errorf("LockKey = %q, want %q", got, want)
 	}
-	if got, want := s.Pattern("lock"), "svc:prod:lock:*"; got != want {
+	if got, want := s.Pattern("lock"), "svc:prod:lock:{*"; got != want {
 		t.Errorf("Pattern = %q, want %q", got, want)
 	}
 }
@@ -97,6 +97,24 @@ func TestDistinctNamesDistinctKeys(t *testing.T) {
 		seen[k] = n
 		if HashTag(k) == k {
 			t.Errorf("name %q: key %q has an empty hash tag", n, k)
+		}
+	}
+}
+
+func TestKeyPanicsOnEmptyResource(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("Key with an empty resource did not panic")
+		}
+	}()
+	Must("p").Key("lock", "")
+}
+
+func TestResourceRejectsForeignKeys(t *testing.T) {
+	s := Must("p")
+	for _, k := range []string{"p:lock:{}", `p:lock:{\abc}`, "q:lock:{a}", "p:lock:a"} {
+		if r, ok := s.Resource("lock", k); ok {
+			t.Errorf("Resource(%q) = %q, true; want false", k, r)
 		}
 	}
 }

@@ -26,10 +26,12 @@ func HelperRole() string { return os.Getenv(helperEnv) }
 // Process is a copy of the test binary running one test as a separate OS
 // process, so a test can kill -9 or SIGSTOP a client.
 type Process struct {
-	cmd    *exec.Cmd
-	lines  chan string
-	exited chan struct{}
-	err    error
+	cmd      *exec.Cmd
+	lines    chan string
+	exited   chan struct{}
+	dropping chan struct{} // closed by Kill: unread lines are dropped
+	dropOnce stdsync.Once
+	err      error
 
 	mu     stdsync.Mutex
 	output []string
@@ -59,7 +61,7 @@ func StartProcess(t testing.TB, test, role string, env ...string) *Process {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &Process{cmd: cmd, lines: make(chan string, 4096), exited: make(chan struct{})}
+	p := &Process{cmd: cmd, lines: make(chan string, 4096), exited: make(chan struct{}), dropping: make(chan struct{})}
 	var wg stdsync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); p.read(stdout, true) }()
@@ -85,7 +87,10 @@ func (p *Process) read(r io.Reader, toLines bool) {
 	for sc.Scan() {
 		line := sc.Text()
 		if toLines {
-			p.lines <- line
+			select {
+			case p.lines <- line:
+			case <-p.dropping:
+			}
 			continue
 		}
 		p.mu.Lock()
@@ -97,8 +102,8 @@ func (p *Process) read(r io.Reader, toLines bool) {
 	}
 }
 
-// Lines delivers each line the helper writes to stdout; it is closed when
-// the process has exited.
+// Lines delivers each line the helper writes to stdout (a helper blocks
+// once 4096 lines are unread); it is closed when the process has exited.
 func (p *Process) Lines() <-chan string { return p.lines }
 
 // Pid returns the process id.
@@ -115,9 +120,11 @@ func (p *Process) Output() string {
 	return s
 }
 
-// Kill sends SIGKILL and waits for the process to exit.
+// Kill sends SIGKILL and waits for the process to exit. Lines not yet
+// read from Lines may be dropped.
 func (p *Process) Kill() {
 	p.cmd.Process.Signal(syscall.SIGKILL)
+	p.dropOnce.Do(func() { close(p.dropping) })
 	<-p.exited
 }
 

@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -152,14 +153,24 @@ func StartCluster(masters, replicasPerMaster int, opts ...Option) (*RedisCluster
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "redis-cli", args...).CombinedOutput()
 	if err != nil {
-		rc.Stop(false)
-		return nil, fmt.Errorf("redistest: redis-cli --cluster create: %v\n%s", err, out)
+		return nil, rc.failed(fmt.Errorf("redistest: redis-cli --cluster create: %v\n%s", err, out))
 	}
 	if err := rc.WaitHealthy(30 * time.Second); err != nil {
-		rc.Stop(false)
-		return nil, err
+		return nil, rc.failed(err)
 	}
 	return rc, nil
+}
+
+// failed stops the nodes of a cluster that could not be formed, keeping
+// their directories, and adds the log tails to err.
+func (rc *RedisCluster) failed(err error) error {
+	var b strings.Builder
+	b.WriteString(err.Error())
+	for _, n := range rc.Nodes {
+		fmt.Fprintf(&b, "\n--- %s (dir %s kept):\n%s", n.Addr, n.Dir, n.LogTail(10))
+	}
+	rc.Stop(true)
+	return errors.New(b.String())
 }
 
 // Stop kills every node; their directories are kept if keepDirs is set.
@@ -195,7 +206,7 @@ func (rc *RedisCluster) WaitHealthy(timeout time.Duration) error {
 	for {
 		var bad string
 		for _, n := range rc.Nodes {
-			if !n.Running() {
+			if !n.Running() || n.Paused() {
 				continue
 			}
 			v, err := n.Do(ctx, "CLUSTER", "INFO")
@@ -233,7 +244,7 @@ func (rc *RedisCluster) WaitHealthy(timeout time.Duration) error {
 func (rc *RedisCluster) Masters(ctx context.Context) ([]*Node, error) {
 	var ms []*Node
 	for _, n := range rc.Nodes {
-		if !n.Running() {
+		if !n.Running() || n.Paused() {
 			continue
 		}
 		v, err := n.Do(ctx, "ROLE")

@@ -193,7 +193,14 @@ func TestProcess(t *testing.T) {
 
 // TestHelperProcess is not a test: TestProcess runs it in a child process.
 func TestHelperProcess(t *testing.T) {
-	if HelperRole() != "echo" {
+	switch HelperRole() {
+	case "echo":
+	case "chatty":
+		for i := range 100000 {
+			fmt.Println("line", i)
+		}
+		time.Sleep(time.Minute)
+	default:
 		t.Skip("helper process only")
 	}
 	fmt.Println("ready", os.Getenv("ECHO_WORD"))
@@ -207,5 +214,35 @@ func TestRequireWithoutServer(t *testing.T) {
 	}
 	if !strings.Contains(ErrNoServer.Error(), "apt-get install") {
 		t.Fatalf("error does not say what to install: %v", ErrNoServer)
+	}
+}
+
+// The harness never adopts a server it did not start: asking for a port
+// where another redis-server answers fails instead of reusing it.
+func TestRefusesForeignServer(t *testing.T) {
+	other := Standalone(t)
+	n, err := StartServer(Config{Port: other.Port})
+	if err == nil {
+		n.Stop(false)
+		t.Fatal("StartServer on an occupied port succeeded")
+	}
+	if err := other.Ping(time.Second); err != nil {
+		t.Fatalf("the other server was harmed: %v", err)
+	}
+}
+
+// Kill returns even when the helper wrote more lines than anyone read.
+func TestProcessKillWithUnreadOutput(t *testing.T) {
+	if HelperRole() != "" {
+		t.Skip("not in a helper")
+	}
+	p := StartProcess(t, "TestHelperProcess", "chatty")
+	time.Sleep(500 * time.Millisecond)
+	done := make(chan struct{})
+	go func() { p.Kill(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Kill blocked on unread output")
 	}
 }

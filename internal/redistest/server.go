@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -83,12 +84,13 @@ func StartServer(cfg Config) (*Node, error) {
 	if err := Available(); err != nil {
 		return nil, err
 	}
+	madeDir := false
 	if cfg.Dir == "" {
 		dir, err := os.MkdirTemp("", "redistest-")
 		if err != nil {
 			return nil, err
 		}
-		cfg.Dir = dir
+		cfg.Dir, madeDir = dir, true
 	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
@@ -109,6 +111,9 @@ func StartServer(cfg Config) (*Node, error) {
 			continue // someone took the port between probe and bind: try another
 		}
 		return n, nil
+	}
+	if madeDir {
+		os.RemoveAll(cfg.Dir)
 	}
 	return nil, lastErr
 }
@@ -191,6 +196,12 @@ func (n *Node) start() error {
 		default:
 		}
 		if err := n.ping(200 * time.Millisecond); err == nil {
+			// Something answers on the port: make sure it is our process and
+			// not a server someone else started there.
+			if err := n.checkOwn(cmd.Process.Pid); err != nil {
+				n.Kill()
+				return err
+			}
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -218,6 +229,37 @@ func (n *Node) ping(timeout time.Duration) error {
 	}
 	if !strings.HasPrefix(line, "+PONG") {
 		return fmt.Errorf("redistest: PING answered %q", strings.TrimSpace(line))
+	}
+	return nil
+}
+
+// checkOwn verifies that the server answering on the port has pid.
+func (n *Node) checkOwn(pid int) error {
+	c, err := net.DialTimeout("tcp", n.Addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte("INFO server\r\n")); err != nil {
+		return err
+	}
+	rd := bufio.NewReader(c)
+	head, err := rd.ReadString('\n')
+	if err != nil || !strings.HasPrefix(head, "$") {
+		return fmt.Errorf("redistest: INFO server answered %q (%v)", head, err)
+	}
+	size, err := strconv.Atoi(strings.TrimSpace(head[1:]))
+	if err != nil {
+		return err
+	}
+	body := make([]byte, size)
+	if _, err := io.ReadFull(rd, body); err != nil {
+		return err
+	}
+	want := fmt.Sprintf("process_id:%d\r\n", pid)
+	if !strings.Contains(string(body), want) {
+		return fmt.Errorf("redistest: port %d is served by a redis-server this harness did not start", n.Port)
 	}
 	return nil
 }
@@ -295,6 +337,13 @@ func (n *Node) Restart() error {
 	return err
 }
 
+// Paused reports whether the node was paused with Pause and not resumed.
+func (n *Node) Paused() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.paused
+}
+
 // Running reports whether the process is alive (paused counts as alive).
 func (n *Node) Running() bool {
 	n.mu.Lock()
@@ -339,9 +388,12 @@ func (n *Node) LogTail(lines int) string {
 	return strings.Join(all, "\n")
 }
 
-// Do runs one command on the node with a fresh short-lived connection.
+// Do runs one command on the node with a fresh short-lived connection,
+// giving up after two seconds (a paused node never answers).
 func (n *Node) Do(ctx context.Context, args ...any) (any, error) {
-	c := redis.NewClient(&redis.Options{Addr: n.Addr, DialTimeout: time.Second})
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	c := redis.NewClient(&redis.Options{Addr: n.Addr, DialTimeout: time.Second, MaxRetries: -1})
 	defer c.Close()
 	return c.Do(ctx, args...).Result()
 }
