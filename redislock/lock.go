@@ -61,6 +61,10 @@ func (l *Locker) allNodes() []int {
 	return idx
 }
 
+// Holder returns the value this grant wrote at the lock key: the owner id,
+// a colon, and a random suffix unique to the grant.
+func (lk *Lock) Holder() string { return lk.value }
+
 // Name returns the lock's name.
 func (lk *Lock) Name() string { return lk.name }
 
@@ -104,17 +108,34 @@ func (lk *Lock) Err() error {
 
 // Context returns a context cancelled when the lock ends, with cause
 // ErrLost or ErrReleased (context.Cause). Run work protected by the lock
-// under it, so the work stops when the lock is no longer held.
+// under it, so the work stops when the lock is no longer held. Its Err
+// reads the monotonic clock: right after the process was paused past the
+// deadline, Err already reports the loss (and ends the lock), before any
+// timer has fired.
 func (lk *Lock) Context() context.Context {
 	lk.mu.Lock()
 	defer lk.mu.Unlock()
 	if lk.ctx == nil {
-		lk.ctx, lk.cancel = context.WithCancelCause(context.Background())
+		inner, cancel := context.WithCancelCause(context.Background())
+		lk.ctx, lk.cancel = &lockContext{Context: inner, lk: lk}, cancel
 		if lk.err != nil {
 			lk.cancel(lk.err)
 		}
 	}
 	return lk.ctx
+}
+
+// lockContext checks the lock's deadline on every Err call.
+type lockContext struct {
+	context.Context
+	lk *Lock
+}
+
+func (c *lockContext) Err() error {
+	if err := c.lk.Err(); err != nil {
+		c.lk.end(err) // no-op if already ended; closes Done before Err reports
+	}
+	return c.Context.Err()
 }
 
 // end marks the lock ended with cause err, once.
@@ -175,7 +196,7 @@ func (lk *Lock) Extend(ctx context.Context, ttl time.Duration) error {
 	}
 	l := lk.l
 	start := time.Now()
-	ks := []string{l.keys.LockKey(lk.name)}
+	ks := []string{l.lockKey(lk.name)}
 	ctx, cancel := context.WithDeadline(ctx, lk.Deadline())
 	defer cancel()
 	ch := make(chan opReply, len(l.nodes))

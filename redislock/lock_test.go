@@ -2,9 +2,9 @@ package redislock
 
 import (
 	"context"
-	"log/slog"
 	"errors"
 	"fmt"
+	"log/slog"
 	stdsync "sync"
 	"testing"
 	"time"
@@ -561,3 +561,33 @@ func TestClusterLocksSpreadAndNotify(t *testing.T) {
 type tlog struct{ t *testing.T }
 
 func (w tlog) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// After a pause past the deadline, the context reports the loss at the
+// first check, before the expiry timer had a chance to run.
+func TestContextErrChecksDeadline(t *testing.T) {
+	ctx := t.Context()
+	l := newLocker(t, miniBackend.nodes(t))
+	lk, err := l.Acquire(ctx, "p", TTL(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lctx := lk.Context()
+	child, cancel := context.WithCancel(lctx)
+	defer cancel()
+	lk.mu.Lock()
+	lk.expiry.Stop() // as if the timer had not run yet after a pause
+	lk.deadline = time.Now().Add(-time.Millisecond)
+	lk.mu.Unlock()
+	if lctx.Err() == nil {
+		t.Fatal("Err nil past the deadline")
+	}
+	select {
+	case <-lctx.Done():
+	default:
+		t.Fatal("Err reported the loss but Done is open")
+	}
+	if !errors.Is(context.Cause(lctx), ErrLost) {
+		t.Fatalf("cause %v, want ErrLost", context.Cause(lctx))
+	}
+	<-child.Done() // derived contexts end too
+}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	stdsync "sync"
 	"sync/atomic"
 	"time"
@@ -75,7 +76,7 @@ type Locker struct {
 // It returns an error wrapping ErrBadOption when nodes is empty or holds
 // nil, or an option is invalid.
 func New(nodes []redis.UniversalClient, opts ...Option) (*Locker, error) {
-	o := options{prefix: keys.DefaultPrefix, ttl: DefaultTTL}
+	o := options{prefix: keys.DefaultPrefix, ttl: DefaultTTL, kind: "lock"}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -88,6 +89,9 @@ func New(nodes []redis.UniversalClient, opts ...Option) (*Locker, error) {
 	}
 	if o.ttl < MinTTL {
 		return nil, fmt.Errorf("%w: TTL %v below the minimum %v", ErrBadOption, o.ttl, MinTTL)
+	}
+	if o.kind == "" || strings.ContainsAny(o.kind, "{}:*?[]\\ ") {
+		return nil, fmt.Errorf("%w: key kind %q", ErrBadOption, o.kind)
 	}
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
@@ -123,9 +127,20 @@ func New(nodes []redis.UniversalClient, opts ...Option) (*Locker, error) {
 	return l, nil
 }
 
+func (l *Locker) lockKey(name string) string  { return l.keys.Key(l.opts.kind, name) }
+func (l *Locker) fenceKey(name string) string { return l.keys.Key(l.opts.kind, name, "fence") }
+func (l *Locker) channel(name string) string  { return l.keys.Key(l.opts.kind, name, "released") }
+
 // Key returns the Redis key of the lock name. A redsync Mutex created with
 // this name excludes, and is excluded by, this Locker's lock on name.
-func (l *Locker) Key(name string) string { return l.keys.LockKey(name) }
+func (l *Locker) Key(name string) string { return l.lockKey(name) }
+
+// Keys returns the keys of name other packages may read or touch in a
+// script alongside the lock: the lock key, its fencing counter, and the
+// release channel. All three share one hash slot.
+func (l *Locker) Keys(name string) (lock, fence, channel string) {
+	return l.lockKey(name), l.fenceKey(name), l.channel(name)
+}
 
 // Quorum returns how many nodes a lock must be held on.
 func (l *Locker) Quorum() int { return l.quorum }
@@ -180,10 +195,13 @@ func (l *Locker) observe(name string, v uint64) {
 	}
 }
 
-func (l *Locker) newValue() string {
+func (l *Locker) newValue(owner string) string {
 	var b [16]byte
 	rand.Read(b[:])
-	return l.opts.owner + ":" + hex.EncodeToString(b[:])
+	if owner == "" {
+		owner = l.opts.owner
+	}
+	return owner + ":" + hex.EncodeToString(b[:])
 }
 
 func drift(ttl time.Duration) time.Duration { return ttl/100 + 2*time.Millisecond }
@@ -240,8 +258,8 @@ func (l *Locker) acquireOn(ctx context.Context, i int, ks []string, value string
 // try makes one attempt to acquire name on a majority. On failure it
 // returns how long to wait before the next attempt is likely to succeed.
 func (l *Locker) try(ctx context.Context, name string, o *acquireOptions) (*Lock, time.Duration, error) {
-	ks := []string{l.keys.LockKey(name), l.keys.LockFence(name)}
-	value := l.newValue()
+	ks := []string{l.lockKey(name), l.fenceKey(name)}
+	value := l.newValue(o.owner)
 	ttl := o.ttl
 	start := time.Now()
 	actx, cancel := context.WithTimeout(ctx, ttl)
@@ -432,7 +450,7 @@ func (l *Locker) releaseAsync(name, value string, idx []int) {
 // releaseOn runs the release script on the given nodes concurrently. If
 // done is non-nil, each node's outcome is sent to it.
 func (l *Locker) releaseOn(ctx context.Context, name, value string, idx []int, done chan<- opReply) {
-	ks := []string{l.keys.LockKey(name), l.keys.LockChannel(name)}
+	ks := []string{l.lockKey(name), l.channel(name)}
 	var wg stdsync.WaitGroup
 	for _, i := range idx {
 		wg.Add(1)

@@ -123,7 +123,7 @@ type nodeSub struct {
 // (briefly) for the confirmations, so that a release after the next
 // attempt cannot go unnoticed.
 func (l *Locker) subscribe(ctx context.Context, name string) {
-	ch := l.keys.LockChannel(name)
+	ch := l.channel(name)
 	var waits []chan struct{}
 	l.subMu.Lock()
 	for i := range l.nodes {
@@ -164,7 +164,7 @@ func (l *Locker) subscribe(ctx context.Context, name string) {
 
 // unsubscribe drops name's channel unless a new queue for name appeared.
 func (l *Locker) unsubscribe(name string) {
-	ch := l.keys.LockChannel(name)
+	ch := l.channel(name)
 	l.subMu.Lock()
 	defer l.subMu.Unlock()
 	l.mu.Lock()
@@ -265,7 +265,7 @@ func (l *Locker) receive(ns *nodeSub) {
 			}
 			ns.mu.Unlock()
 		case *redis.Message:
-			if name, ok := l.keys.Resource("lock", m.Channel); ok {
+			if name, ok := l.keys.Resource(l.opts.kind, m.Channel); ok {
 				l.notify(name)
 			}
 		}

@@ -23,6 +23,7 @@ type options struct {
 	ttl    time.Duration
 	logger *slog.Logger
 	owner  string
+	kind   string
 }
 
 // WithPrefix sets the key prefix (default "sync").
@@ -40,6 +41,11 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // grant's value unique.
 func WithOwner(id string) Option { return func(o *options) { o.owner = id } }
 
+// WithKind sets the kind segment of the keys (default "lock"):
+// <prefix>:<kind>:{<name>}. Packages built on redislock use their own kind
+// (redisleader uses "leader") so their keys are told apart.
+func WithKind(kind string) Option { return func(o *options) { o.kind = kind } }
+
 func defaultOwner() string {
 	h, err := os.Hostname()
 	if err != nil {
@@ -55,7 +61,12 @@ type acquireOptions struct {
 	ttl       time.Duration
 	maxWait   time.Duration
 	autoRenew bool
+	owner     string
 }
+
+// Owner sets the holder id written into this lock's value (default: the
+// Locker's WithOwner id).
+func Owner(id string) AcquireOption { return func(o *acquireOptions) { o.owner = id } }
 
 // TTL sets the lease length of this lock (default: the Locker's). Without
 // AutoRenew the lock is held for at most TTL minus the drift allowance.
