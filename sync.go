@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	stdsync "sync"
 
 	"github.com/go-sync/sync/internal/keys"
+	"github.com/go-sync/sync/redisleader"
 	"github.com/go-sync/sync/redislock"
 	"github.com/redis/go-redis/v9"
 )
@@ -30,6 +32,11 @@ type Sync struct {
 	lockerOnce stdsync.Once
 	locker     *redislock.Locker
 	lockerErr  error
+	electors   map[string]*redisleader.Elector
+
+	ctx    context.Context // ends on Close
+	cancel context.CancelFunc
+	wg     stdsync.WaitGroup // goroutines started by goroutine
 }
 
 // New returns a Sync over client. It panics if client is nil or an option
@@ -60,7 +67,24 @@ func New(client redis.UniversalClient, opts ...Option) *Sync {
 		}
 		seen[n] = true
 	}
-	return &Sync{client: client, opts: o, keys: ks}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Sync{client: client, opts: o, keys: ks, ctx: ctx, cancel: cancel}
+}
+
+// goroutine runs f in a goroutine that Close cancels (through ctx) and
+// waits for. It reports false, without running f, after Close.
+func (s *Sync) goroutine(f func(ctx context.Context)) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f(s.ctx)
+	}()
+	return true
 }
 
 // isNil reports a nil interface or an interface holding a nil pointer.
@@ -121,11 +145,13 @@ func (s *Sync) Close() error {
 	closers := s.closers
 	s.closers = nil
 	s.mu.Unlock()
+	s.cancel()
 	var errs []error
 	for i := len(closers) - 1; i >= 0; i-- {
 		if err := closers[i](); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	s.wg.Wait()
 	return errors.Join(errs...)
 }

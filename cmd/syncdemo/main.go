@@ -34,7 +34,7 @@ func run(args []string, out io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	client, where, cleanup, err := connect(*url)
+	client, where, opts, cleanup, err := connect(*url)
 	if err != nil {
 		return err
 	}
@@ -56,26 +56,32 @@ func run(args []string, out io.Writer) error {
 	if err := demoLocks(ctx, s, out); err != nil {
 		return fmt.Errorf("locks: %w", err)
 	}
+	if err := demoLeader(ctx, opts, *prefix, out); err != nil {
+		return fmt.Errorf("leader: %w", err)
+	}
 	fmt.Fprintln(out, "\ndone")
 	return nil
 }
 
 // connect returns a client for url, or for an embedded miniredis when url
-// is empty.
-func connect(url string) (redis.UniversalClient, string, func(), error) {
+// is empty, and a function giving options for more connections (the demo
+// simulates several processes).
+func connect(url string) (redis.UniversalClient, string, func() *redis.Options, func(), error) {
 	if url == "" {
 		m, err := miniredis.Run()
 		if err != nil {
-			return nil, "", nil, err
+			return nil, "", nil, nil, err
 		}
 		m.ClockTTL(true) // expire keys in real time, as Redis does
-		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
-		return c, "embedded miniredis " + m.Addr(), func() { c.Close(); m.Close() }, nil
+		opts := func() *redis.Options { return &redis.Options{Addr: m.Addr()} }
+		c := redis.NewClient(opts())
+		return c, "embedded miniredis " + m.Addr(), opts, func() { c.Close(); m.Close() }, nil
 	}
 	opt, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("bad -redis URL: %w", err)
+		return nil, "", nil, nil, fmt.Errorf("bad -redis URL: %w", err)
 	}
-	c := redis.NewClient(opt)
-	return c, "redis " + opt.Addr, func() { c.Close() }, nil
+	opts := func() *redis.Options { o := *opt; return &o }
+	c := redis.NewClient(opts())
+	return c, "redis " + opt.Addr, opts, func() { c.Close() }, nil
 }
