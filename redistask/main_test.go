@@ -1,0 +1,117 @@
+package redistask
+
+import (
+	"context"
+	stdsync "sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/go-sync/sync/internal/redistest"
+	"github.com/redis/go-redis/v9"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m, stopSharedCluster) }
+
+type backend struct {
+	name   string
+	client func(t *testing.T) redis.UniversalClient
+}
+
+var (
+	miniBackend = backend{"miniredis", func(t *testing.T) redis.UniversalClient {
+		m := miniredis.RunT(t)
+		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}}
+	oneBackend = backend{"redis", func(t *testing.T) redis.UniversalClient {
+		return redistest.Standalone(t).Client()
+	}}
+	clusterBackend = backend{"cluster", func(t *testing.T) redis.UniversalClient { return sharedCluster(t) }}
+	allBackends    = []backend{miniBackend, oneBackend, clusterBackend}
+	realBackends   = []backend{oneBackend, clusterBackend}
+)
+
+var (
+	clusterOnce stdsync.Once
+	cluster     *redistest.RedisCluster
+	clusterErr  error
+)
+
+func sharedCluster(t *testing.T) *redis.ClusterClient {
+	t.Helper()
+	redistest.Require(t)
+	clusterOnce.Do(func() { cluster, clusterErr = redistest.StartCluster(3, 1) })
+	if clusterErr != nil {
+		t.Fatalf("cluster unavailable: %v", clusterErr)
+	}
+	c := cluster.Client()
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func stopSharedCluster() {
+	if cluster != nil {
+		cluster.Stop(false)
+	}
+}
+
+func prefix(t *testing.T) string {
+	b := []byte("t" + t.Name())
+	for i, c := range b {
+		switch c {
+		case '{', '}', ' ', '\t', '*', '?', '[', ']', '\\':
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+func newProducer(t *testing.T, c redis.UniversalClient, opts ...ProducerOption) *Producer {
+	t.Helper()
+	p, err := NewProducer(c, append([]ProducerOption{WithProducerPrefix(prefix(t))}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func newWorker(t *testing.T, c redis.UniversalClient, queue string, opts ...WorkerOption) *Worker {
+	t.Helper()
+	w, err := NewWorker(c, queue, append([]WorkerOption{WithWorkerPrefix(prefix(t))}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// runWorker runs w until the test ends (or stop is called) and checks Run's result.
+func runWorker(t *testing.T, w *Worker) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	var once stdsync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run = %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,18 @@
+-- Moves a task to the dead-letter stream and retires its entry.
+-- KEYS[1]  stream
+-- KEYS[2]  dead-letter stream
+-- ARGV[1]  consumer group
+-- ARGV[2]  entry id ("" when the task never had an entry)
+-- ARGV[3]  encoded task
+-- ARGV[4]  reason: "failed", "unknown-name", "corrupt", "reclaimed"
+-- ARGV[5]  last error
+-- ARGV[6]  time of death, unix ms
+-- ARGV[7]  dead-letter stream length to keep (approximate)
+-- Returns  the dead-letter entry id.
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*',
+  't', ARGV[3], 'reason', ARGV[4], 'error', ARGV[5], 'died', ARGV[6], 'from', ARGV[2])
+if ARGV[2] ~= '' then
+  redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('XDEL', KEYS[1], ARGV[2])
+end
+return id

@@ -1,0 +1,12 @@
+-- Schedules a failed task's next attempt and retires its entry.
+-- KEYS[1]  stream
+-- KEYS[2]  retry zset
+-- ARGV[1]  consumer group
+-- ARGV[2]  entry id
+-- ARGV[3]  next attempt, unix ms
+-- ARGV[4]  encoded task (attempt and last error updated)
+-- Returns  1
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+return 1

@@ -1,0 +1,612 @@
+package redistask
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"runtime/debug"
+	"strings"
+	stdsync "sync"
+	"time"
+
+	"github.com/go-sync/sync/internal/keys"
+	"github.com/redis/go-redis/v9"
+)
+
+// Handler runs one task. Its context carries the task's timeout and ends
+// on forced shutdown. Returning nil acknowledges the task; an error (or a
+// panic) schedules a retry, or dead-letters the task after MaxAttempts.
+type Handler func(ctx context.Context, t *Task) error
+
+// Defaults of a Worker.
+const (
+	DefaultPool       = 10
+	DefaultVisibility = 30 * time.Second
+	DefaultTimeout    = 30 * time.Minute
+	DefaultShutdown   = 10 * time.Second
+	DefaultDeadMaxLen = 10000
+)
+
+// WorkerOption configures a Worker.
+type WorkerOption func(*Worker)
+
+// WithPool sets how many handlers run at once (default 10).
+func WithPool(n int) WorkerOption { return func(w *Worker) { w.pool = n } }
+
+// WithBatch sets how many tasks one read fetches at most (default: the pool size).
+func WithBatch(n int) WorkerOption { return func(w *Worker) { w.batch = n } }
+
+// WithVisibilityTimeout sets how long a task may go without a heartbeat
+// before other workers reclaim it (default 30s). Live workers heartbeat
+// every third of it, so it bounds recovery after a crash, not run time.
+func WithVisibilityTimeout(d time.Duration) WorkerOption { return func(w *Worker) { w.visibility = d } }
+
+// WithDefaultTimeout sets the per-attempt timeout of tasks that set none
+// (default 30m).
+func WithDefaultTimeout(d time.Duration) WorkerOption { return func(w *Worker) { w.timeout = d } }
+
+// WithShutdownTimeout sets how long Run waits for in-flight handlers
+// after its context ends (default 10s); then their contexts are
+// cancelled and unfinished tasks are left for reclaim.
+func WithShutdownTimeout(d time.Duration) WorkerOption { return func(w *Worker) { w.shutdown = d } }
+
+// WithBackoff sets the delay before attempt n+1 after attempt n failed
+// (default: 1s * 2^(n-1), at most 1h, with jitter in [d/2, d]).
+func WithBackoff(f func(attempt int, err error) time.Duration) WorkerOption {
+	return func(w *Worker) { w.backoff = f }
+}
+
+// WithConsumer sets the worker's consumer name in the group (default
+// "<hostname>:<pid>:<random>"); it must be unique among live workers.
+func WithConsumer(name string) WorkerOption { return func(w *Worker) { w.consumer = name } }
+
+// WithWorkerPrefix sets the key prefix (default "sync").
+func WithWorkerPrefix(p string) WorkerOption { return func(w *Worker) { w.prefix = p } }
+
+// WithWorkerLogger sets a logger (silent by default).
+func WithWorkerLogger(l *slog.Logger) WorkerOption { return func(w *Worker) { w.log = l } }
+
+// WithDeadMaxLen caps the dead-letter stream (default 10000, approximate).
+func WithDeadMaxLen(n int64) WorkerOption { return func(w *Worker) { w.deadMax = n } }
+
+// WithPromoteInterval sets how often due delayed and retry tasks are moved
+// to the stream (default 100ms): the lateness of a delayed task.
+func WithPromoteInterval(d time.Duration) WorkerOption { return func(w *Worker) { w.promote = d } }
+
+// Worker consumes one queue with a pool of handlers. Register handlers
+// with Handle before Run. Safe for concurrent use.
+type Worker struct {
+	client     redis.UniversalClient
+	k          queueKeys
+	prefix     string
+	pool       int
+	batch      int
+	visibility time.Duration
+	timeout    time.Duration
+	shutdown   time.Duration
+	promote    time.Duration
+	deadMax    int64
+	backoff    func(int, error) time.Duration
+	consumer   string
+	log        *slog.Logger
+
+	mu       stdsync.Mutex
+	handlers map[string]Handler
+	running  bool
+	inflight map[string]struct{} // entry ids being handled, for heartbeats
+
+	slots  chan struct{}
+	acks   chan string
+	active stdsync.WaitGroup // handler goroutines
+	forced context.Context   // ends when the shutdown deadline passes
+}
+
+// NewWorker returns a Worker for queue on client.
+func NewWorker(client redis.UniversalClient, queue string, opts ...WorkerOption) (*Worker, error) {
+	if client == nil {
+		return nil, fmt.Errorf("%w: nil client", ErrBadOption)
+	}
+	w := &Worker{client: client, prefix: keys.DefaultPrefix, pool: DefaultPool, visibility: DefaultVisibility,
+		timeout: DefaultTimeout, shutdown: DefaultShutdown, promote: 100 * time.Millisecond, deadMax: DefaultDeadMaxLen,
+		backoff: defaultBackoff, handlers: map[string]Handler{}, inflight: map[string]struct{}{}}
+	for _, o := range opts {
+		if o != nil {
+			o(w)
+		}
+	}
+	ks, err := keys.New(w.prefix)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadOption, err)
+	}
+	if w.k, err = newQueueKeys(ks, queue); err != nil {
+		return nil, err
+	}
+	if w.batch == 0 {
+		w.batch = w.pool
+	}
+	switch {
+	case w.pool <= 0 || w.batch <= 0:
+		return nil, fmt.Errorf("%w: pool and batch must be positive", ErrBadOption)
+	case w.visibility < 30*time.Millisecond || w.timeout <= 0 || w.shutdown < 0 || w.promote <= 0 || w.deadMax <= 0:
+		return nil, fmt.Errorf("%w: timings must be positive (visibility >= 30ms)", ErrBadOption)
+	case w.backoff == nil:
+		return nil, fmt.Errorf("%w: nil backoff", ErrBadOption)
+	}
+	if w.consumer == "" {
+		h, _ := os.Hostname()
+		w.consumer = fmt.Sprintf("%s:%d:%08x", h, os.Getpid(), rand.Uint32())
+	}
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
+	return w, nil
+}
+
+func defaultBackoff(attempt int, _ error) time.Duration {
+	d := time.Second << min(attempt-1, 12)
+	d = min(d, time.Hour)
+	return d/2 + rand.N(d/2+1)
+}
+
+// Handle registers h for tasks named name. It returns ErrInvalidName for
+// an empty name, and an error once Run has started.
+func (w *Worker) Handle(name string, h Handler) error {
+	if name == "" || h == nil {
+		return fmt.Errorf("%w: empty task name or nil handler", ErrInvalidName)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.running {
+		return fmt.Errorf("%w: Handle after Run", ErrBadOption)
+	}
+	w.handlers[name] = h
+	return nil
+}
+
+// Consumer returns the worker's consumer name.
+func (w *Worker) Consumer() string { return w.consumer }
+
+// Run processes tasks until ctx ends, then shuts down gracefully: it stops
+// reading, waits up to the shutdown timeout for in-flight handlers, then
+// cancels their contexts; tasks that did not finish stay pending and are
+// reclaimed by other workers. It returns nil after a graceful shutdown,
+// ErrClosed if called twice, or the error that made creating the consumer
+// group fail.
+func (w *Worker) Run(ctx context.Context) error {
+	w.mu.Lock()
+	if w.running {
+		w.mu.Unlock()
+		return fmt.Errorf("%w: Run called twice", ErrClosed)
+	}
+	w.running = true
+	w.mu.Unlock()
+	if err := ensureGroup(ctx, w.client, w.k.stream); err != nil {
+		return err
+	}
+	w.slots = make(chan struct{}, w.pool)
+	w.acks = make(chan string, 4*w.pool)
+	forced, force := context.WithCancel(context.WithoutCancel(ctx))
+	defer force()
+	w.forced = forced
+
+	var loops stdsync.WaitGroup
+	for _, f := range []func(context.Context){w.fetch, w.reclaim, w.heartbeat, w.promoteLoop} {
+		loops.Add(1)
+		go func() { defer loops.Done(); f(ctx) }()
+	}
+	ackDone := make(chan struct{})
+	go func() { defer close(ackDone); w.ackLoop() }()
+
+	<-ctx.Done()
+	loops.Wait() // no new tasks start
+	finished := make(chan struct{})
+	go func() { w.active.Wait(); close(finished) }()
+	t := time.NewTimer(w.shutdown)
+	select {
+	case <-finished:
+	case <-t.C:
+		w.log.Warn("redistask: shutdown deadline passed; cancelling in-flight handlers", "queue", w.k.queue)
+		force()
+		<-finished
+	}
+	t.Stop()
+	close(w.acks)
+	<-ackDone
+	return nil
+}
+
+func ensureGroup(ctx context.Context, c redis.UniversalClient, stream string) error {
+	err := c.XGroupCreateMkStream(ctx, stream, group, "0").Err()
+	if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
+		return wrapErr(fmt.Errorf("redistask: create group on %s: %w", stream, err))
+	}
+	return nil
+}
+
+// acquire takes up to n free handler slots, waiting for the first.
+func (w *Worker) acquire(ctx context.Context, n int) int {
+	select {
+	case w.slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0
+	}
+	got := 1
+	for got < n {
+		select {
+		case w.slots <- struct{}{}:
+			got++
+		default:
+			return got
+		}
+	}
+	return got
+}
+
+func (w *Worker) release(n int) {
+	for range n {
+		<-w.slots
+	}
+}
+
+// fetch reads new tasks with a blocking XREADGROUP, only as many as there
+// are free handlers, so no task waits in a local buffer while it counts
+// as in flight.
+func (w *Worker) fetch(ctx context.Context) {
+	backoff := 50 * time.Millisecond
+	for {
+		n := w.acquire(ctx, w.batch)
+		if n == 0 {
+			return
+		}
+		res, err := w.client.XReadGroup(ctx, &redis.XReadGroupArgs{
+			Group: group, Consumer: w.consumer, Streams: []string{w.k.stream, ">"}, Count: int64(n), Block: time.Second,
+		}).Result()
+		if err != nil {
+			w.release(n)
+			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, redis.Nil) {
+				continue
+			}
+			if strings.Contains(err.Error(), "NOGROUP") {
+				ensureGroup(ctx, w.client, w.k.stream) // the stream was deleted
+			}
+			w.log.Warn("redistask: read failed", "queue", w.k.queue, "err", err)
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, 2*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		got := 0
+		for _, s := range res {
+			for _, m := range s.Messages {
+				got++
+				w.start(m, 0)
+			}
+		}
+		w.release(n - got)
+	}
+}
+
+// start runs one entry in a handler goroutine that owns one slot.
+func (w *Worker) start(m redis.XMessage, deliveries int64) {
+	w.mu.Lock()
+	w.inflight[m.ID] = struct{}{}
+	w.mu.Unlock()
+	w.active.Add(1)
+	go func() {
+		defer w.active.Done()
+		defer w.release(1)
+		w.process(m, deliveries)
+		w.mu.Lock()
+		delete(w.inflight, m.ID)
+		w.mu.Unlock()
+	}()
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// process runs the handler for one entry and settles the outcome.
+func (w *Worker) process(m redis.XMessage, deliveries int64) {
+	raw, _ := m.Values["t"].(string)
+	t, err := decode(raw)
+	if err != nil {
+		w.dead(m.ID, raw, &Task{}, "corrupt", err.Error())
+		return
+	}
+	t.Attempt++
+	if deliveries > 1 {
+		// Reclaimed after a worker died or stalled: each delivery counts.
+		t.Attempt += int(deliveries - 1)
+	}
+	if t.Attempt > t.MaxAttempts && t.MaxAttempts > 0 {
+		w.dead(m.ID, raw, t, "reclaimed", fmt.Sprintf("delivered %d times without finishing", deliveries))
+		return
+	}
+	w.mu.Lock()
+	h := w.handlers[t.Name]
+	w.mu.Unlock()
+	if h == nil {
+		w.dead(m.ID, raw, t, "unknown-name", fmt.Sprintf("no handler registered for %q", t.Name))
+		return
+	}
+	timeout := t.Timeout
+	if timeout == 0 {
+		timeout = w.timeout
+	}
+	ctx, cancel := context.WithTimeout(w.forced, timeout)
+	err = run(ctx, h, t)
+	cancel()
+	if err == nil {
+		w.acks <- m.ID
+		return
+	}
+	if w.forced.Err() != nil {
+		// Interrupted by shutdown: leave it pending for another worker.
+		return
+	}
+	t.LastError = err.Error()
+	if t.Attempt >= t.MaxAttempts {
+		w.dead(m.ID, raw, t, "failed", t.LastError)
+		return
+	}
+	next := time.Now().Add(w.backoff(t.Attempt, err))
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	if err := retryScript.Run(sctx, w.client, []string{w.k.stream, w.k.retry}, group, m.ID, next.UnixMilli(), encode(t)).Err(); err != nil {
+		w.log.Warn("redistask: could not schedule retry; the task stays pending and will be reclaimed", "id", m.ID, "err", err)
+	}
+}
+
+// run calls h, turning a panic into an error.
+func run(ctx context.Context, h Handler, t *Task) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("redistask: handler %q panicked: %v\n%s", t.Name, r, debug.Stack())
+		}
+	}()
+	return h(ctx, t)
+}
+
+func (w *Worker) dead(id, raw string, t *Task, reason, msg string) {
+	if t.Name != "" || raw == "" {
+		raw = encode(t)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := deadScript.Run(ctx, w.client, []string{w.k.stream, w.k.dead}, group, id, raw, reason, msg, time.Now().UnixMilli(), w.deadMax).Err()
+	if err != nil {
+		w.log.Warn("redistask: could not dead-letter; the task stays pending", "id", id, "err", err)
+		return
+	}
+	w.log.Info("redistask: task dead-lettered", "queue", w.k.queue, "id", id, "reason", reason, "error", msg)
+}
+
+// ackLoop acknowledges finished tasks in batches: whatever has finished
+// while the previous batch was on the wire goes in the next.
+func (w *Worker) ackLoop() {
+	batch := make([]any, 0, 256)
+	for id := range w.acks {
+		batch = append(batch[:0], group, id)
+	drain:
+		for len(batch) < 256 {
+			select {
+			case id, ok := <-w.acks:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, id)
+			default:
+				break drain
+			}
+		}
+		for attempt := 0; ; attempt++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := ackScript.Run(ctx, w.client, []string{w.k.stream}, batch...).Err()
+			cancel()
+			if err == nil || attempt == 3 {
+				if err != nil {
+					w.log.Warn("redistask: ack failed; the tasks stay pending and will run again", "n", len(batch)-1, "err", err)
+				}
+				break
+			}
+			time.Sleep(100 * time.Millisecond << attempt)
+		}
+	}
+}
+
+// heartbeat resets the idle time of in-flight tasks every third of the
+// visibility timeout, so other workers do not reclaim them.
+func (w *Worker) heartbeat(ctx context.Context) {
+	t := time.NewTicker(w.visibility / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		ids := make([]string, 0, len(w.inflight))
+		for id := range w.inflight {
+			ids = append(ids, id)
+		}
+		w.mu.Unlock()
+		if len(ids) == 0 {
+			continue
+		}
+		err := w.client.XClaimJustID(ctx, &redis.XClaimArgs{Stream: w.k.stream, Group: group, Consumer: w.consumer, MinIdle: 0, Messages: ids}).Err()
+		if err != nil && ctx.Err() == nil {
+			w.log.Warn("redistask: heartbeat failed", "queue", w.k.queue, "err", err)
+		}
+	}
+}
+
+// reclaim takes over tasks idle for longer than the visibility timeout
+// (their worker died or stalled), as many as there are free handlers.
+func (w *Worker) reclaim(ctx context.Context) {
+	every := max(w.visibility/2, 10*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cursor := "0-0"
+		for ctx.Err() == nil {
+			n := w.tryAcquire(w.batch)
+			if n == 0 {
+				break
+			}
+			msgs, deleted, next, err := xautoclaim(ctx, w.client, w.k.stream, w.consumer, w.visibility, cursor, n)
+			if err != nil {
+				w.release(n)
+				if ctx.Err() == nil && !errors.Is(err, redis.Nil) {
+					w.log.Warn("redistask: reclaim failed", "queue", w.k.queue, "err", err)
+				}
+				break
+			}
+			if len(deleted) > 0 {
+				// Entries deleted while pending: nothing to run; make sure
+				// the PEL forgets them.
+				w.client.XAck(ctx, w.k.stream, group, deleted...)
+			}
+			counts := w.deliveries(ctx, msgs)
+			for i, m := range msgs {
+				w.log.Info("redistask: reclaimed task", "queue", w.k.queue, "id", m.ID, "deliveries", counts[i])
+				w.start(m, counts[i])
+			}
+			w.release(n - len(msgs))
+			cursor = next
+			if cursor == "0-0" {
+				break
+			}
+		}
+	}
+}
+
+func (w *Worker) tryAcquire(n int) int {
+	got := 0
+	for got < n {
+		select {
+		case w.slots <- struct{}{}:
+			got++
+		default:
+			return got
+		}
+	}
+	return got
+}
+
+// deliveries returns how many times each reclaimed entry was delivered.
+func (w *Worker) deliveries(ctx context.Context, msgs []redis.XMessage) []int64 {
+	out := make([]int64, len(msgs))
+	for i := range out {
+		out[i] = 2
+	}
+	if len(msgs) == 0 {
+		return out
+	}
+	pend, err := w.client.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: w.k.stream, Group: group,
+		Start: msgs[0].ID, End: msgs[len(msgs)-1].ID, Count: int64(len(msgs)) * 4, Consumer: w.consumer}).Result()
+	if err != nil {
+		return out
+	}
+	byID := make(map[string]int64, len(pend))
+	for _, p := range pend {
+		byID[p.ID] = p.RetryCount
+	}
+	for i, m := range msgs {
+		if c, ok := byID[m.ID]; ok {
+			out[i] = c
+		}
+	}
+	return out
+}
+
+// xautoclaim runs XAUTOCLAIM and also returns the deleted IDs that Redis 7
+// reports in a third element (go-redis drops them).
+func xautoclaim(ctx context.Context, c redis.UniversalClient, stream, consumer string, idle time.Duration, start string, count int) ([]redis.XMessage, []string, string, error) {
+	v, err := c.Do(ctx, "XAUTOCLAIM", stream, group, consumer, idle.Milliseconds(), start, "COUNT", count).Slice()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if len(v) < 2 {
+		return nil, nil, "", fmt.Errorf("redistask: XAUTOCLAIM reply %v", v)
+	}
+	next, _ := v[0].(string)
+	var msgs []redis.XMessage
+	entries, _ := v[1].([]any)
+	for _, e := range entries {
+		pair, _ := e.([]any)
+		if len(pair) != 2 {
+			continue
+		}
+		id, _ := pair[0].(string)
+		fields, _ := pair[1].([]any)
+		if fields == nil {
+			continue // deleted entry reported inline by older servers
+		}
+		vals := make(map[string]any, len(fields)/2)
+		for i := 0; i+1 < len(fields); i += 2 {
+			k, _ := fields[i].(string)
+			vals[k] = fields[i+1]
+		}
+		msgs = append(msgs, redis.XMessage{ID: id, Values: vals})
+	}
+	var deleted []string
+	if len(v) > 2 {
+		ds, _ := v[2].([]any)
+		for _, d := range ds {
+			if s, ok := d.(string); ok {
+				deleted = append(deleted, s)
+			}
+		}
+	}
+	return msgs, deleted, next, nil
+}
+
+// promoteLoop moves due delayed and retry tasks to the stream.
+func (w *Worker) promoteLoop(ctx context.Context) {
+	t := time.NewTicker(w.promote)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := promoteDue(ctx, w.client, w.k); err != nil && ctx.Err() == nil {
+			w.log.Warn("redistask: promote failed", "queue", w.k.queue, "err", err)
+		}
+	}
+}
+
+func promoteDue(ctx context.Context, c redis.UniversalClient, k queueKeys) error {
+	now := time.Now().UnixMilli()
+	for _, z := range []string{k.delayed, k.retry} {
+		for {
+			n, err := promoteScript.Run(ctx, c, []string{z, k.stream}, now, 100).Int()
+			if err != nil {
+				return wrapErr(err)
+			}
+			if n < 100 {
+				break
+			}
+		}
+	}
+	return nil
+}
