@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/go-sync/sync/internal/keys"
 	"github.com/go-sync/sync/internal/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -115,3 +116,5 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func keysFor(t *testing.T) keys.Space { return keys.Must(prefix(t)) }

@@ -285,26 +285,38 @@ func (w *Worker) fetch(ctx context.Context) {
 		for _, s := range res {
 			for _, m := range s.Messages {
 				got++
-				w.start(m, 0)
+				w.start(nil, m, 0)
 			}
 		}
 		w.release(n - got)
 	}
 }
 
-// start runs one entry in a handler goroutine that owns one slot.
-func (w *Worker) start(m redis.XMessage, deliveries int64) {
+// start runs one entry in a handler goroutine that owns one slot. With
+// ctx non-nil the goroutine first waits for a free slot (a reclaimed
+// task; it is heartbeated meanwhile), and gives up, leaving the task
+// pending, if ctx ends first.
+func (w *Worker) start(ctx context.Context, m redis.XMessage, deliveries int64) {
 	w.mu.Lock()
 	w.inflight[m.ID] = struct{}{}
 	w.mu.Unlock()
 	w.active.Add(1)
 	go func() {
 		defer w.active.Done()
+		defer func() {
+			w.mu.Lock()
+			delete(w.inflight, m.ID)
+			w.mu.Unlock()
+		}()
+		if ctx != nil {
+			select {
+			case w.slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+		}
 		defer w.release(1)
 		w.process(m, deliveries)
-		w.mu.Lock()
-		delete(w.inflight, m.ID)
-		w.mu.Unlock()
 	}()
 }
 
@@ -467,13 +479,17 @@ func (w *Worker) reclaim(ctx context.Context) {
 		}
 		cursor := "0-0"
 		for ctx.Err() == nil {
-			n := w.tryAcquire(w.batch)
-			if n == 0 {
+			// Claim no more than the pool can start soon: the reclaimed
+			// tasks wait for free handlers, heartbeated.
+			w.mu.Lock()
+			n := w.pool + w.batch - len(w.inflight)
+			w.mu.Unlock()
+			if n <= 0 {
 				break
 			}
+			n = min(n, w.batch)
 			msgs, deleted, next, err := xautoclaim(ctx, w.client, w.k.stream, w.consumer, w.visibility, cursor, n)
 			if err != nil {
-				w.release(n)
 				if ctx.Err() == nil && !errors.Is(err, redis.Nil) {
 					w.log.Warn("redistask: reclaim failed", "queue", w.k.queue, "err", err)
 				}
@@ -487,28 +503,14 @@ func (w *Worker) reclaim(ctx context.Context) {
 			counts := w.deliveries(ctx, msgs)
 			for i, m := range msgs {
 				w.log.Info("redistask: reclaimed task", "queue", w.k.queue, "id", m.ID, "deliveries", counts[i])
-				w.start(m, counts[i])
+				w.start(ctx, m, counts[i])
 			}
-			w.release(n - len(msgs))
 			cursor = next
 			if cursor == "0-0" {
 				break
 			}
 		}
 	}
-}
-
-func (w *Worker) tryAcquire(n int) int {
-	got := 0
-	for got < n {
-		select {
-		case w.slots <- struct{}{}:
-			got++
-		default:
-			return got
-		}
-	}
-	return got
 }
 
 // deliveries returns how many times each reclaimed entry was delivered.

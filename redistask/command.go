@@ -1,0 +1,126 @@
+package redistask
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// A command is a task whose outcome goes back to the caller: RunCommand
+// pushes n runs of a named command and waits for every run to report;
+// workers that registered the name with HandleCommand execute them. This
+// is the seed's distributed Task.Run with WithPool(n).
+
+// HandleCommand registers fn as command name. Each run's result (nil or
+// fn's error; a panic counts as an error) is reported to the caller, and
+// the task then counts as done: a failed command is not retried or
+// dead-lettered, its caller sees the error. A run whose worker died is
+// reclaimed and executed by another worker.
+func (w *Worker) HandleCommand(name string, fn func(ctx context.Context) error) error {
+	return w.Handle(name, func(ctx context.Context, t *Task) error {
+		run, index, ok := strings.Cut(string(t.Payload), "/")
+		if !ok || run == "" {
+			return fmt.Errorf("redistask: command %q: malformed run reference %q", name, t.Payload)
+		}
+		msg := "ok"
+		if err := run_(ctx, fn); err != nil {
+			msg = "err:" + err.Error()
+		}
+		key := w.k.reply(run)
+		_, err := w.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.RPush(ctx, key, index+":"+msg)
+			p.PExpire(ctx, key, time.Hour)
+			return nil
+		})
+		return err // a report that failed is retried with the task
+	})
+}
+
+func run_(ctx context.Context, fn func(context.Context) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return fn(ctx)
+}
+
+// RunCommand pushes n runs of command name to queue and blocks until all
+// have reported, ctx ends, or timeout passes. It returns nil when every
+// run succeeded; otherwise the runs' errors joined (each "run i: ..."),
+// and, on timeout, an error wrapping ErrTimeout naming the runs that never
+// reported (no worker registered the name, or none is running). Runs of
+// concurrent calls never mix: each call has its own reply key.
+func (p *Producer) RunCommand(ctx context.Context, queue, name string, n int, timeout time.Duration) error {
+	if n <= 0 || timeout <= 0 {
+		return fmt.Errorf("%w: need n > 0 and a positive timeout", ErrBadOption)
+	}
+	k, err := newQueueKeys(p.keys, queue)
+	if err != nil {
+		return err
+	}
+	var b [12]byte
+	rand.Read(b[:])
+	run := hex.EncodeToString(b[:])
+	tasks := make([]Task, n)
+	for i := range tasks {
+		tasks[i] = Task{Name: name, Payload: []byte(run + "/" + strconv.Itoa(i)), MaxAttempts: 3, Timeout: timeout}
+	}
+	if _, errs, err := p.PushBatch(ctx, queue, tasks); err != nil {
+		return err
+	} else if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	key := k.reply(run)
+	defer p.client.Del(context.WithoutCancel(ctx), key)
+	deadline := time.Now().Add(timeout)
+	results := map[int]string{}
+	for len(results) < n {
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
+		}
+		v, err := p.client.BLPop(ctx, min(left, time.Second)+time.Millisecond, key).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("redistask: command %q: %w", name, ctx.Err())
+			}
+			return err
+		}
+		idx, msg, _ := strings.Cut(v[1], ":")
+		i, err := strconv.Atoi(idx)
+		if err != nil || i < 0 || i >= n {
+			continue
+		}
+		if _, dup := results[i]; !dup {
+			results[i] = msg // a reclaimed run may report twice; the first counts
+		}
+	}
+	var errs []error
+	var missing []string
+	for i := range n {
+		msg, ok := results[i]
+		switch {
+		case !ok:
+			missing = append(missing, strconv.Itoa(i))
+		case msg != "ok":
+			errs = append(errs, fmt.Errorf("run %d: %s", i, strings.TrimPrefix(msg, "err:")))
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		errs = append(errs, fmt.Errorf("%w: command %q: runs %s did not report within %v", ErrTimeout, name, strings.Join(missing, ","), timeout))
+	}
+	return errors.Join(errs...)
+}
