@@ -59,6 +59,9 @@ func run(args []string, out io.Writer) error {
 	if err := demoLeader(ctx, opts, *prefix, out); err != nil {
 		return fmt.Errorf("leader: %w", err)
 	}
+	if err := demoTasks(ctx, s, out); err != nil {
+		return fmt.Errorf("tasks: %w", err)
+	}
 	fmt.Fprintln(out, "\ndone")
 	return nil
 }
