@@ -39,6 +39,15 @@ func (l *Locker) Acquire(ctx context.Context, name string, opts ...AcquireOption
 	if err != nil {
 		return nil, err
 	}
+	// The wait bound is a context deadline with its own cause, so that a
+	// bound passing mid-attempt stops the attempt too.
+	parent := ctx
+	if o.maxWait > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, o.maxWait, ErrWaitTimeout)
+		defer cancel()
+	}
+	stop := func(reason, last error) error { return l.stopErr(parent, ctx, name, reason, last) }
 	var last error
 	// Fast path: no waiter of ours queues for name, so try at once.
 	if !l.hasWaiters(name) {
@@ -47,17 +56,11 @@ func (l *Locker) Acquire(ctx context.Context, name string, opts ...AcquireOption
 			return lk, nil
 		}
 		if fatal(ctx, err) {
-			return nil, l.stopErr(ctx, name, err, nil)
+			return nil, stop(err, nil)
 		}
 		last = err
 	}
 
-	var bound <-chan time.Time
-	if o.maxWait > 0 {
-		t := time.NewTimer(o.maxWait)
-		defer t.Stop()
-		bound = t.C
-	}
 	w, created := l.enqueue(name)
 	var heldUntil time.Time
 	defer func() { l.dequeue(name, w, heldUntil) }()
@@ -67,11 +70,9 @@ func (l *Locker) Acquire(ctx context.Context, name string, opts ...AcquireOption
 	select {
 	case <-w.turn:
 	case <-ctx.Done():
-		return nil, &waitError{name: name, reason: ctx.Err(), last: last}
-	case <-bound:
-		return nil, &waitError{name: name, reason: ErrWaitTimeout, last: last}
+		return nil, stop(ctx.Err(), last)
 	case <-l.ctx.Done():
-		return nil, fmt.Errorf("%w: acquire %q", ErrClosed, name)
+		return nil, stop(ErrClosed, last)
 	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -79,8 +80,8 @@ func (l *Locker) Acquire(ctx context.Context, name string, opts ...AcquireOption
 		// The previous head holds the lock: wait for its release (we are
 		// notified) or its deadline, instead of a doomed attempt now.
 		timer.Reset(time.Until(w.after) + time.Millisecond)
-		if err := l.waitTurn(ctx, w, timer, bound); err != nil {
-			return nil, l.stopErr(ctx, name, err, last)
+		if err := l.waitTurn(ctx, w, timer); err != nil {
+			return nil, stop(err, last)
 		}
 	}
 	unreachable := 0
@@ -91,7 +92,7 @@ func (l *Locker) Acquire(ctx context.Context, name string, opts ...AcquireOption
 			return lk, nil
 		}
 		if fatal(ctx, err) {
-			return nil, l.stopErr(ctx, name, err, last)
+			return nil, stop(err, last)
 		}
 		last = err
 		if errors.Is(err, ErrQuorum) {
@@ -103,34 +104,39 @@ func (l *Locker) Acquire(ctx context.Context, name string, opts ...AcquireOption
 			unreachable = 0
 		}
 		timer.Reset(max(wait, time.Millisecond))
-		if err := l.waitTurn(ctx, w, timer, bound); err != nil {
-			return nil, l.stopErr(ctx, name, err, last)
+		if err := l.waitTurn(ctx, w, timer); err != nil {
+			return nil, stop(err, last)
 		}
 	}
 }
 
 // waitTurn waits for a release notification or the timer; it returns the
 // reason to stop waiting, if any.
-func (l *Locker) waitTurn(ctx context.Context, w *waiter, timer *time.Timer, bound <-chan time.Time) error {
+func (l *Locker) waitTurn(ctx context.Context, w *waiter, timer *time.Timer) error {
 	select {
 	case <-w.wake:
 		timer.Stop()
 	case <-timer.C:
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-bound:
-		return ErrWaitTimeout
 	case <-l.ctx.Done():
 		return ErrClosed
 	}
 	return nil
 }
 
-func (l *Locker) stopErr(ctx context.Context, name string, reason, last error) error {
+// stopErr builds Acquire's error: ErrClosed; ErrWaitTimeout when the
+// bound (ctx's cause) passed; the caller's context error; or reason.
+func (l *Locker) stopErr(parent, ctx context.Context, name string, reason, last error) error {
+	if reason != nil && reason != ctx.Err() && !errors.Is(reason, ErrClosed) {
+		last = reason // an attempt cut short says which nodes held it up
+	}
 	switch {
 	case errors.Is(reason, ErrClosed):
 		return fmt.Errorf("%w: acquire %q", ErrClosed, name)
-	case errors.Is(reason, ErrWaitTimeout):
+	case parent.Err() != nil:
+		return &waitError{name: name, reason: parent.Err(), last: last}
+	case ctx.Err() != nil && errors.Is(context.Cause(ctx), ErrWaitTimeout):
 		return &waitError{name: name, reason: ErrWaitTimeout, last: last}
 	case ctx.Err() != nil:
 		return &waitError{name: name, reason: ctx.Err(), last: last}
@@ -140,7 +146,7 @@ func (l *Locker) stopErr(ctx context.Context, name string, reason, last error) e
 
 // fatal reports errors that waiting cannot cure.
 func fatal(ctx context.Context, err error) bool {
-	return ctx.Err() != nil || errors.Is(err, ErrWrongType) || errors.Is(err, ErrBadOption)
+	return ctx.Err() != nil || errors.Is(err, ErrWrongType) || errors.Is(err, ErrBadOption) || errors.Is(err, ErrClosed)
 }
 
 func (l *Locker) begin(ctx context.Context, name string, opts []AcquireOption) (acquireOptions, error) {

@@ -32,13 +32,18 @@
 // kept in Redis; for SQL, see below). With fencing, safety no longer depends
 // on timing; without it, Redlock is an efficiency lock.
 //
-// Token monotonicity needs the counters to survive restarts: run the nodes
-// with appendonly yes (appendfsync always for the strict guarantee;
-// everysec can lose the last second of counter increments in a crash, and a
-// node restarted empty forgets its counter). With N >= 3 nodes, one node
-// restarting empty cannot break monotonicity on its own, because a token is
-// derived from a majority; two nodes restarting empty at once can. A single
-// node without persistence restarts its counter at zero.
+// Token monotonicity needs the counters to survive restarts: run every
+// node with appendonly yes and appendfsync always (everysec can lose the
+// last second of counter writes in a crash). What happens without it: a
+// token is guaranteed to be stored only on the majority that granted it,
+// so a node of that majority restarting empty can leave the latest token
+// on fewer than a majority, and a later grant through the other nodes can
+// repeat it or go below it (a single node restarting empty restarts its
+// counter at 0). To narrow that window, after every grant the counter is
+// also raised, in the background, on the nodes that were not part of the
+// majority; this makes a repeat unlikely but is no guarantee. The lock
+// itself (mutual exclusion) has the same need, as in antirez's Redlock:
+// a node restarted empty must stay down for a TTL, or run with AOF.
 //
 // # Fencing tokens on N nodes
 //
@@ -55,7 +60,9 @@
 // that node a later holder's script runs after the earlier holder's counter
 // write, so every later grant sees a counter >= t and issues a larger token.
 // On one node the script's write is the token: one round trip, always.
-// Tokens are exact below 2^53 (Lua numbers are doubles).
+// Lock tokens are exact below 2^53 (Lua numbers are doubles; at a million
+// grants a second that is 285 years). FencedStore compares tokens as
+// decimal strings, exact for every uint64.
 //
 // # Storage-side fencing
 //

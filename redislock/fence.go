@@ -49,7 +49,7 @@ func (f *FencedStore) Write(ctx context.Context, resource string, token uint64, 
 	if err := validName(resource); err != nil {
 		return err
 	}
-	res, err := fencedWriteScript.Run(ctx, f.client, []string{f.keys.FenceKey(resource)}, strconv.FormatUint(token, 10), value).Int64Slice()
+	res, err := fencedWriteScript.Run(ctx, f.client, []string{f.keys.FenceKey(resource)}, strconv.FormatUint(token, 10), value).Slice()
 	if err != nil {
 		if isWrongType(err) {
 			return fmt.Errorf("%w: %q: %v", ErrWrongType, resource, err)
@@ -59,8 +59,8 @@ func (f *FencedStore) Write(ctx context.Context, resource string, token uint64, 
 	if len(res) != 2 {
 		return fmt.Errorf("redislock: unexpected fenced write reply %v", res)
 	}
-	if res[0] != 1 {
-		return fmt.Errorf("%w: %q: token %d, resource has accepted %d", ErrStaleToken, resource, token, res[1])
+	if ok, _ := res[0].(int64); ok != 1 {
+		return fmt.Errorf("%w: %q: token %d, resource has accepted %v", ErrStaleToken, resource, token, res[1])
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ type Lock struct {
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
 	stop     chan struct{} // closed to stop the watchdog; nil without one
+	released bool          // a Release reached a majority, or found the lock gone
 }
 
 func (l *Locker) newLock(name, value string, token uint64, ttl time.Duration, deadline time.Time, o *acquireOptions) *Lock {
@@ -47,10 +48,37 @@ func (l *Locker) newLock(name, value string, token uint64, ttl time.Duration, de
 	if closed {
 		lk.end(ErrLost)
 		ctx, cancel := context.WithTimeout(context.Background(), ttl)
-		l.releaseOn(ctx, name, value, l.allNodes(), nil)
+		l.releaseWait(ctx, name, value)
 		cancel()
 	}
 	return lk
+}
+
+// releaseWait releases value on every node and waits until a majority
+// has answered either way, or ctx ends. It reports how many released,
+// how many did not hold the lock, and the errors.
+func (l *Locker) releaseWait(ctx context.Context, name, value string) (ok, notHeld int, errs []NodeError) {
+	ch := make(chan opReply, len(l.nodes))
+	l.releaseOn(context.WithoutCancel(ctx), name, value, l.allNodes(), ch)
+	for range l.nodes {
+		select {
+		case r := <-ch:
+			switch {
+			case r.ok:
+				ok++
+			case r.err == nil:
+				notHeld++
+			default:
+				errs = append(errs, NodeError{l.nodes[r.i].addr, r.err})
+			}
+		case <-ctx.Done():
+			return ok, notHeld, append(errs, NodeError{"(pending)", ctx.Err()})
+		}
+		if ok >= l.quorum || len(l.nodes)-notHeld < l.quorum {
+			return ok, notHeld, errs
+		}
+	}
+	return ok, notHeld, errs
 }
 
 func (l *Locker) allNodes() []int {
@@ -196,23 +224,30 @@ func (lk *Lock) Extend(ctx context.Context, ttl time.Duration) error {
 	}
 	l := lk.l
 	start := time.Now()
-	ks := []string{l.lockKey(lk.name)}
+	ks := []string{l.lockKey(lk.name), l.fenceKey(lk.name)}
 	ctx, cancel := context.WithDeadline(ctx, lk.Deadline())
 	defer cancel()
 	ch := make(chan opReply, len(l.nodes))
+	l.wg.Add(len(l.nodes))
 	for i := range l.nodes {
-		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			v, err := extendScript.Run(ctx, l.nodes[i].client, ks, lk.value, ttl.Milliseconds()).Int64()
+			v, err := extendScript.Run(context.WithoutCancel(ctx), l.nodes[i].client, ks, lk.value, ttl.Milliseconds(), lk.token).Int64()
 			ch <- opReply{i, err == nil && v == 1, err}
 		}()
 	}
 	ok, notHeld := 0, 0
 	var errs []NodeError
 	for range l.nodes {
-		r := <-ch
+		var r opReply
+		select {
+		case r = <-ch:
+		case <-ctx.Done():
+			r = opReply{i: -1, err: ctx.Err()}
+		}
 		switch {
+		case r.i < 0:
+			errs = append(errs, NodeError{"(pending)", r.err})
 		case r.ok:
 			ok++
 		case r.err == nil:
@@ -221,7 +256,7 @@ func (lk *Lock) Extend(ctx context.Context, ttl time.Duration) error {
 		default:
 			errs = append(errs, NodeError{l.nodes[r.i].addr, r.err})
 		}
-		if ok >= l.quorum || len(l.nodes)-notHeld < l.quorum || len(l.nodes)-len(errs) < l.quorum {
+		if r.i < 0 || ok >= l.quorum || len(l.nodes)-notHeld < l.quorum || len(l.nodes)-len(errs) < l.quorum {
 			break
 		}
 	}
@@ -253,31 +288,28 @@ func (lk *Lock) Extend(ctx context.Context, ttl time.Duration) error {
 // ends (Done closes, Err returns ErrReleased) whatever the outcome. It
 // returns ErrNotHeld when the lock had already expired or been taken over
 // (nothing was released), and a *QuorumError when too few nodes answered
-// (the lock then expires by its TTL). Release uses ctx for the network
-// calls; after cancellation call it again with a fresh context.
+// (the lock then expires by its TTL; or call Release again: a release
+// that did not reach a majority can be retried, for example after ctx was
+// cancelled). It returns once a majority has answered, without waiting
+// for slow nodes.
 func (lk *Lock) Release(ctx context.Context) error {
 	prior := lk.Err()
-	if errors.Is(prior, ErrReleased) {
+	lk.mu.Lock()
+	done := lk.released
+	lk.mu.Unlock()
+	if done {
 		return fmt.Errorf("%w: %q: already released", ErrNotHeld, lk.name)
 	}
-	expired := prior != nil
+	expired := prior != nil && !errors.Is(prior, ErrReleased)
 	lk.end(ErrReleased)
 	l := lk.l
-	ch := make(chan opReply, len(l.nodes))
-	l.releaseOn(ctx, lk.name, lk.value, l.allNodes(), ch)
-	close(ch)
+	ok, notHeld, errs := l.releaseWait(ctx, lk.name, lk.value)
 	l.notify(lk.name) // our own waiters need not wait for the pub/sub echo
-	ok, notHeld := 0, 0
-	var errs []NodeError
-	for r := range ch {
-		switch {
-		case r.ok:
-			ok++
-		case r.err == nil:
-			notHeld++
-		default:
-			errs = append(errs, NodeError{l.nodes[r.i].addr, r.err})
-		}
+	settled := ok >= l.quorum || len(l.nodes)-notHeld < l.quorum
+	if settled {
+		lk.mu.Lock()
+		lk.released = true
+		lk.mu.Unlock()
 	}
 	switch {
 	case expired:
@@ -329,7 +361,7 @@ func (lk *Lock) watchdog() {
 				lk.l.log.Warn("redislock: renewals cannot reach a majority; lock lost", "name", lk.name, "err", err)
 				lk.end(ErrLost)
 				ctx, cancel := context.WithTimeout(context.Background(), lk.ttl/3)
-				lk.l.releaseOn(ctx, lk.name, lk.value, lk.l.allNodes(), nil)
+				lk.l.releaseWait(ctx, lk.name, lk.value)
 				cancel()
 				return
 			}

@@ -109,11 +109,20 @@ func New(nodes []redis.UniversalClient, opts ...Option) (*Locker, error) {
 		held:   map[*Lock]struct{}{},
 		subs:   map[string]*nodeSub{},
 	}
+	seen := map[string]int{}
 	for i, c := range nodes {
 		if c == nil {
 			return nil, fmt.Errorf("%w: node %d is nil", ErrBadOption, i)
 		}
 		n := node{client: c, addr: fmt.Sprintf("node %d", i)}
+		id := fmt.Sprintf("%p", c)
+		if cc, ok := c.(*redis.Client); ok {
+			id = cc.Options().Network + "/" + cc.Options().Addr + "/" + strconv.Itoa(cc.Options().DB)
+		}
+		if j, dup := seen[id]; dup {
+			return nil, fmt.Errorf("%w: nodes %d and %d are the same Redis; Redlock needs independent masters", ErrBadOption, j, i)
+		}
+		seen[id] = i
 		switch cc := c.(type) {
 		case *redis.Client:
 			n.addr = cc.Options().Addr
@@ -257,66 +266,62 @@ func (l *Locker) acquireOn(ctx context.Context, i int, ks []string, value string
 
 // try makes one attempt to acquire name on a majority. On failure it
 // returns how long to wait before the next attempt is likely to succeed.
+// It returns as soon as the outcome is decided or ctx ends: requests to
+// slow nodes go on in the background (bounded by the TTL), and whatever
+// they set is released if the attempt failed.
 func (l *Locker) try(ctx context.Context, name string, o *acquireOptions) (*Lock, time.Duration, error) {
 	ks := []string{l.lockKey(name), l.fenceKey(name)}
 	value := l.newValue(o.owner)
 	ttl := o.ttl
 	start := time.Now()
-	actx, cancel := context.WithTimeout(ctx, ttl)
-	defer cancel()
-
-	if len(l.nodes) == 1 {
-		r := l.acquireOn(actx, 0, ks, value, ttl, 0)
-		switch {
-		case r.err != nil:
-			if ctx.Err() != nil {
-				return nil, 0, ctx.Err()
-			}
-			if errors.Is(r.err, ErrWrongType) {
-				return nil, 0, r.err
-			}
-			return nil, backoffUnreachable, &QuorumError{Op: "acquire", Name: name, Quorum: 1, Nodes: []NodeError{{l.nodes[0].addr, r.err}}}
-		case !r.ok:
-			return nil, retryAfterTTL(r.v), fmt.Errorf("%w: %q", ErrTaken, name)
-		}
-		deadline := start.Add(ttl - drift(ttl))
-		if !time.Now().Before(deadline) {
-			l.releaseAsync(name, value, []int{0})
-			return nil, 0, fmt.Errorf("%w: %q: validity used up by a slow reply", ErrTaken, name)
-		}
-		return l.newLock(name, value, uint64(r.v), ttl, deadline, o), 0, nil
-	}
-
-	proposal := l.bucket(name).Load() + 1
+	deadline := start.Add(ttl - drift(ttl))
+	// Node calls outlive a cancelled caller: their outcome must be known
+	// to release what they set. The TTL bounds them.
+	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ttl)
 	n := len(l.nodes)
+	var proposal uint64
+	if n > 1 {
+		proposal = l.bucket(name).Load() + 1
+	}
 	replies := make(chan nodeReply, n)
+	l.wg.Add(n)
 	for i := range l.nodes {
-		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			replies <- l.acquireOn(actx, i, ks, value, ttl, proposal)
+			replies <- l.acquireOn(nctx, i, ks, value, ttl, proposal)
 		}()
 	}
+	validity := time.NewTimer(time.Until(deadline))
+	defer validity.Stop()
 	var (
 		oks     []nodeReply
 		nodeErr []NodeError
 		waits   []time.Duration
 		got     int
-		taken   = make([]bool, n)
+		taken    = make([]bool, n)
+		answered = make([]bool, n)
+		stopped  error // why we stopped waiting for replies
 	)
-	for got < n && len(oks) < l.quorum && n-(len(waits)+len(nodeErr)) >= l.quorum {
-		r := <-replies
-		got++
-		switch {
-		case r.err != nil:
-			nodeErr = append(nodeErr, NodeError{l.nodes[r.i].addr, r.err})
-		case r.ok:
-			oks = append(oks, r)
-			l.observe(name, uint64(r.v))
-		default:
-			taken[r.i] = true
-			waits = append(waits, retryAfterTTL(r.v))
-			l.observe(name, uint64(r.found))
+	for got < n && len(oks) < l.quorum && n-(len(waits)+len(nodeErr)) >= l.quorum && stopped == nil {
+		select {
+		case r := <-replies:
+			got++
+			answered[r.i] = true
+			switch {
+			case r.err != nil:
+				nodeErr = append(nodeErr, NodeError{l.nodes[r.i].addr, r.err})
+			case r.ok:
+				oks = append(oks, r)
+				l.observe(name, uint64(r.v))
+			default:
+				taken[r.i] = true
+				waits = append(waits, retryAfterTTL(r.v))
+				l.observe(name, uint64(r.found))
+			}
+		case <-ctx.Done():
+			stopped = ctx.Err()
+		case <-validity.C:
+			stopped = errSlow
 		}
 	}
 	fail := func(err error, wait time.Duration) (*Lock, time.Duration, error) {
@@ -328,15 +333,23 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions) (*Lock
 				idx = append(idx, i)
 			}
 		}
-		if len(idx) > 0 {
-			l.drainAndRelease(name, value, replies, n-got, idx)
-		}
+		l.drainAndRelease(name, value, replies, n-got, idx, cancel)
 		return nil, wait, err
 	}
-	if len(oks) < l.quorum {
-		if ctx.Err() != nil {
-			return fail(ctx.Err(), 0)
+	if stopped == nil && len(oks) < l.quorum && ctx.Err() != nil {
+		stopped = ctx.Err()
+	}
+	if stopped != nil {
+		// Name the nodes that had not answered: the caller's error says
+		// which nodes held the attempt up.
+		for i := range n {
+			if !answered[i] {
+				nodeErr = append(nodeErr, NodeError{l.nodes[i].addr, stopped})
+			}
 		}
+		return fail(&QuorumError{Op: "acquire", Name: name, Quorum: l.quorum, OK: len(oks), Nodes: nodeErr}, backoffUnreachable)
+	}
+	if len(oks) < l.quorum {
 		for _, e := range nodeErr {
 			if errors.Is(e.Err, ErrWrongType) {
 				return fail(e.Err, 0)
@@ -347,6 +360,9 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions) (*Lock
 		}
 		for range waits {
 			nodeErr = append(nodeErr, NodeError{"(holder)", ErrTaken})
+		}
+		if n == 1 {
+			return fail(&QuorumError{Op: "acquire", Name: name, Quorum: 1, Nodes: nodeErr}, backoffUnreachable)
 		}
 		return fail(&QuorumError{Op: "acquire", Name: name, Quorum: l.quorum, OK: len(oks), Nodes: nodeErr}, backoffUnreachable)
 	}
@@ -359,41 +375,71 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions) (*Lock
 	}
 	have := 0
 	var lower []int
+	atToken := make([]bool, n)
 	for _, r := range oks {
 		if r.v >= token {
 			have++
+			atToken[r.i] = true
 		} else {
 			lower = append(lower, r.i)
 		}
 	}
 	if have < l.quorum {
-		raised, errs := l.raise(actx, ks, value, token, lower, l.quorum-have)
+		rctx, rcancel := context.WithDeadline(ctx, deadline)
+		raised, errs := l.raise(rctx, ks, value, token, lower, l.quorum-have)
+		rcancel()
 		if have+raised < l.quorum {
 			if ctx.Err() != nil {
 				return fail(ctx.Err(), 0)
 			}
 			return fail(&QuorumError{Op: "fence", Name: name, Quorum: l.quorum, OK: have + raised, Nodes: errs}, 0)
 		}
+		for _, i := range lower {
+			atToken[i] = true // raised, or to be raised below
+		}
 	}
-	deadline := start.Add(ttl - drift(ttl))
 	if !time.Now().Before(deadline) {
 		return fail(fmt.Errorf("%w: %q: validity used up by slow replies", ErrTaken, name), 0)
 	}
-	// Late replies need no action: Release and Close release on every node.
-	if got < n {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for range n - got {
-				<-replies
-			}
-		}()
+	lk := l.newLock(name, value, uint64(token), ttl, deadline, o)
+	if lk.Err() != nil && l.isClosed() {
+		// Closed while we acquired: newLock released it again.
+		cancel()
+		return nil, 0, fmt.Errorf("%w: acquire %q", ErrClosed, name)
 	}
-	return l.newLock(name, value, uint64(token), ttl, deadline, o), 0, nil
+	// In the background: let slow nodes finish, then raise the counter to
+	// the token on every node not known to hold it, so the token lives on
+	// as many nodes as possible (defence in depth against a node that
+	// restarts without its data; see the package doc).
+	var rest []int
+	for i := range n {
+		if !atToken[i] {
+			rest = append(rest, i)
+		}
+	}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		defer cancel()
+		for range n - got {
+			<-replies
+		}
+		if len(rest) > 0 && n > 1 {
+			for _, i := range rest {
+				raiseScript.Run(nctx, l.nodes[i].client, ks, value, token, "any")
+			}
+		}
+	}()
+	return lk, 0, nil
 }
 
+const backoffUnreachable = 100 * time.Millisecond
+
+// errSlow reports nodes that did not answer within the lock's validity.
+var errSlow = errors.New("redislock: no answer within the lock's validity")
+
 // raise runs the second fencing round on the given nodes and returns how
-// many succeeded, returning as soon as need have.
+// many succeeded, returning as soon as need have or ctx ends.
 func (l *Locker) raise(ctx context.Context, ks []string, value string, token int64, idx []int, need int) (int, []NodeError) {
 	type res struct {
 		i   int
@@ -401,72 +447,77 @@ func (l *Locker) raise(ctx context.Context, ks []string, value string, token int
 		err error
 	}
 	ch := make(chan res, len(idx))
+	l.wg.Add(len(idx))
 	for _, i := range idx {
-		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			v, err := raiseScript.Run(ctx, l.nodes[i].client, ks, value, token).Int64()
+			v, err := raiseScript.Run(context.WithoutCancel(ctx), l.nodes[i].client, ks, value, token, "held").Int64()
 			ch <- res{i, err == nil && v == 1, err}
 		}()
 	}
 	ok := 0
 	var errs []NodeError
 	for range idx {
-		r := <-ch
-		if r.ok {
-			ok++
-			if ok >= need {
-				break
+		select {
+		case r := <-ch:
+			if r.ok {
+				ok++
+				if ok >= need {
+					return ok, errs
+				}
+				continue
 			}
-			continue
+			if r.err == nil {
+				r.err = ErrNotHeld
+			}
+			errs = append(errs, NodeError{l.nodes[r.i].addr, r.err})
+		case <-ctx.Done():
+			return ok, append(errs, NodeError{"(pending)", ctx.Err()})
 		}
-		if r.err == nil {
-			r.err = ErrNotHeld
-		}
-		errs = append(errs, NodeError{l.nodes[r.i].addr, r.err})
 	}
 	return ok, errs
 }
 
 // drainAndRelease waits for the outstanding acquire replies, then releases
-// value on the given nodes, in the background, tracked by l.wg.
-func (l *Locker) drainAndRelease(name, value string, replies <-chan nodeReply, outstanding int, idx []int) {
+// value on the given nodes, in the background, tracked by l.wg; done (if
+// not nil) is called at the end.
+func (l *Locker) drainAndRelease(name, value string, replies <-chan nodeReply, outstanding int, idx []int, done func()) {
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
+		if done != nil {
+			defer done()
+		}
 		for range outstanding {
 			<-replies
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		l.releaseOn(ctx, name, value, idx, nil)
+		ch := make(chan opReply, len(idx))
+		l.releaseOn(ctx, name, value, idx, ch)
+		for range idx {
+			<-ch
+		}
 	}()
 }
 
-func (l *Locker) releaseAsync(name, value string, idx []int) {
-	l.drainAndRelease(name, value, nil, 0, idx)
-}
-
-// releaseOn runs the release script on the given nodes concurrently. If
-// done is non-nil, each node's outcome is sent to it.
+// releaseOn sends the release script to the given nodes concurrently;
+// each node's outcome is sent to done (buffered for len(idx)). The calls
+// are tracked by l.wg.
 func (l *Locker) releaseOn(ctx context.Context, name, value string, idx []int, done chan<- opReply) {
 	ks := []string{l.lockKey(name), l.channel(name)}
-	var wg stdsync.WaitGroup
+	l.wg.Add(len(idx))
 	for _, i := range idx {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer l.wg.Done()
 			pub := "PUBLISH"
 			if l.nodes[i].sharded {
 				pub = "SPUBLISH"
 			}
 			v, err := releaseScript.Run(ctx, l.nodes[i].client, ks, value, pub).Int64()
-			if done != nil {
-				done <- opReply{i, err == nil && v == 1, err}
-			}
+			done <- opReply{i, err == nil && v == 1, err}
 		}()
 	}
-	wg.Wait()
 }
 
 type opReply struct {
@@ -474,8 +525,6 @@ type opReply struct {
 	ok  bool
 	err error
 }
-
-const backoffUnreachable = 100 * time.Millisecond
 
 // retryAfterTTL turns a holder's PTTL into a wait: until just after it
 // expires; a key with no expiry (-1) or a vanished one (-2) is retried soon.

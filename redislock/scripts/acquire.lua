@@ -4,7 +4,8 @@
 -- ARGV[1]  holder's random value
 -- ARGV[2]  TTL in milliseconds
 -- ARGV[3]  proposed token p (0 when none)
--- Returns  a WRONGTYPE error when the lock key holds another type;
+-- Returns  a WRONGTYPE error, changing nothing, when the lock key holds
+--          another type or the counter is not an integer;
 --          {1, found, written} when the lock was set: the counter was
 --          raised from found to written = max(found+1, p);
 --          {0, found, pttl} when another holder has it: the counter is
@@ -13,7 +14,14 @@ local kind = redis.call('TYPE', KEYS[1]).ok
 if kind ~= 'none' and kind ~= 'string' then
   return redis.error_reply('WRONGTYPE lock key holds a ' .. kind)
 end
-local found = tonumber(redis.call('GET', KEYS[2]) or '0')
+local raw = redis.call('GET', KEYS[2])
+local found = 0
+if raw then
+  found = tonumber(raw)
+  if not found or not string.match(raw, '^%d+$') then
+    return redis.error_reply('WRONGTYPE fencing counter is not an integer')
+  end
+end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   local written = found + 1
   local p = tonumber(ARGV[3])

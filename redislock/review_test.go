@@ -1,0 +1,160 @@
+package redislock
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/go-sync/sync/internal/redistest"
+	"github.com/redis/go-redis/v9"
+)
+
+// Tests for defects found by a review; each failed before its fix.
+
+// A Release cut short by its context can be retried and then releases.
+func TestReleaseRetryAfterCancel(t *testing.T) {
+	ctx := t.Context()
+	nodes := oneBackend.nodes(t)
+	l := newLocker(t, nodes)
+	lk, err := l.Acquire(ctx, "r", TTL(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := lk.Release(dead); err == nil {
+		t.Fatal("Release with a cancelled context reported success")
+	}
+	if err := lk.Release(ctx); err != nil && !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("retried Release = %v", err)
+	}
+	if n, _ := nodes[0].Exists(ctx, l.Key("r")).Result(); n != 0 {
+		t.Fatal("lock key still set after a retried Release")
+	}
+	if err := lk.Release(ctx); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("third Release = %v, want ErrNotHeld", err)
+	}
+}
+
+// Close ends a waiter blocked on a name the same Locker holds with
+// ErrClosed, not with a lock that is already gone.
+func TestCloseEndsWaiterOfSameLocker(t *testing.T) {
+	ctx := t.Context()
+	nodes := oneBackend.nodes(t)
+	l, err := New(nodes, WithPrefix("closesame"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Acquire(ctx, "a", TTL(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		lk, err := l.Acquire(ctx, "a")
+		if err == nil {
+			err = errors.New("got a lock: " + lk.Holder())
+		}
+		got <- err
+	}()
+	waitQueued(t, l, "a")
+	l.Close()
+	if err := <-got; !errors.Is(err, ErrClosed) {
+		t.Fatalf("waiter after Close = %v, want ErrClosed", err)
+	}
+}
+
+// A paused (SIGSTOP) node does not hold Acquire past its wait bound or
+// its context.
+func TestBoundsHoldWhileNodeHangs(t *testing.T) {
+	ctx := t.Context()
+	node := redistest.Standalone(t)
+	l := newLocker(t, []redis.UniversalClient{node.Client()})
+	if err := node.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	defer node.Resume()
+	start := time.Now()
+	_, err := l.Acquire(ctx, "h", MaxWait(200*time.Millisecond))
+	if !errors.Is(err, ErrWaitTimeout) || !errors.Is(err, ErrQuorum) {
+		t.Fatalf("Acquire with MaxWait on a hung node = %v", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	time.AfterFunc(200*time.Millisecond, cancel)
+	_, err = l.Acquire(cctx, "h")
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Acquire on a hung node = %v", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("two 200ms-bounded calls took %v", took)
+	}
+}
+
+// A counter that is not an integer is reported as ErrWrongType and
+// leaves no orphan lock key behind.
+func TestCorruptCounter(t *testing.T) {
+	ctx := t.Context()
+	nodes := oneBackend.nodes(t)
+	l := newLocker(t, nodes)
+	nodes[0].Set(ctx, l.fenceKey("c"), "garbage", 0)
+	if _, err := l.TryAcquire(ctx, "c"); !errors.Is(err, ErrWrongType) {
+		t.Fatalf("TryAcquire with a corrupt counter = %v", err)
+	}
+	if n, _ := nodes[0].Exists(ctx, l.Key("c")).Result(); n != 0 {
+		t.Fatal("the failed acquire left the lock key set")
+	}
+}
+
+// FencedStore compares tokens exactly, beyond 2^53.
+func TestFencedStoreLargeTokens(t *testing.T) {
+	ctx := t.Context()
+	f, err := NewFencedStore(oneBackend.nodes(t)[0], "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Write(ctx, "r", 1<<60+1, "new"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Write(ctx, "r", 1<<60, "old"); !errors.Is(err, ErrStaleToken) {
+		t.Fatalf("write with 2^60 after 2^60+1 = %v, want ErrStaleToken", err)
+	}
+	if err := f.Write(ctx, "r", 1<<63+5, "max"); err != nil {
+		t.Fatal(err)
+	}
+	if v, tok, _ := f.Read(ctx, "r"); v != "max" || tok != 1<<63+5 {
+		t.Fatalf("Read = %q %d", v, tok)
+	}
+}
+
+// A grant held on two of three nodes survives losing one of them: the
+// watchdog re-sets the key on the node where it had vanished.
+func TestRenewalRestoresVanishedKey(t *testing.T) {
+	ctx := t.Context()
+	nodes := redistest.Independent(t, 3)
+	clients := redistest.Clients(nodes)
+	l := newLocker(t, clients)
+	ttl := 900 * time.Millisecond
+	lk, err := l.Acquire(ctx, "v", TTL(ttl), AutoRenew())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients[2].Del(ctx, l.Key("v")) // as if the grant never reached node 2
+	time.Sleep(ttl / 2)             // a renewal re-sets it
+	nodes[0].Kill()
+	time.Sleep(2 * ttl)
+	if !lk.Valid() {
+		t.Fatalf("lock lost with 2 of 3 nodes up: %v", lk.Err())
+	}
+	if v, _ := clients[2].Get(ctx, l.Key("v")).Result(); v != lk.Holder() {
+		t.Fatalf("node 2 holds %q", v)
+	}
+}
+
+func TestNewRejectsSameNodeTwice(t *testing.T) {
+	c := oneBackend.nodes(t)[0].(*redis.Client)
+	same := redis.NewClient(&redis.Options{Addr: c.Options().Addr})
+	defer same.Close()
+	if _, err := New([]redis.UniversalClient{c, same, c}); !errors.Is(err, ErrBadOption) {
+		t.Fatalf("New with one Redis twice = %v", err)
+	}
+}
