@@ -60,7 +60,7 @@ func TestSeedLeader(t *testing.T) {
 
 	// The seed's etcd Revoked never fired on a lost lease: ours does, and
 	// Reelect campaigns again.
-	c.Del(t.Context(), "seedleader:leader:{jobs}")
+	c.Set(t.Context(), "seedleader:leader:{jobs}", "intruder:1", 3*time.Second) // taken over (for a while)
 	select {
 	case <-b.Revoked():
 	case <-time.After(10 * time.Second):

@@ -113,7 +113,8 @@ func TestCampaignCancelled(t *testing.T) {
 	}
 }
 
-// A renewal that finds the lease gone ends the leadership with ErrLost.
+// A renewal that finds the lease held by someone else ends the leadership
+// with ErrLost.
 func TestLostLeaseEndsLeadership(t *testing.T) {
 	ctx := t.Context()
 	nodes := oneBackend.nodes(t)
@@ -122,7 +123,7 @@ func TestLostLeaseEndsLeadership(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nodes[0].Del(ctx, e.lease)
+	nodes[0].Set(ctx, e.lease, "intruder:1", time.Second) // taken over (for a second)
 	select {
 	case <-ld.Done():
 	case <-time.After(5 * time.Second):
@@ -203,7 +204,7 @@ func TestRunCallbacks(t *testing.T) {
 	})
 	t.Run("lost", func(t *testing.T) {
 		err := e.Run(ctx, "a", Callbacks{OnStartedLeading: func(lctx context.Context) {
-			nodes[0].Del(ctx, e.lease)
+			nodes[0].Set(ctx, e.lease, "intruder:1", time.Second) // taken over (for a second)
 			<-lctx.Done()
 		}})
 		if !errors.Is(err, ErrLost) {
