@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-sync/sync/internal/keys"
+	"github.com/go-sync/sync/internal/lifecycle"
 	"github.com/go-sync/sync/internal/script"
 	"github.com/go-sync/sync/redislock"
 	"github.com/redis/go-redis/v9"
@@ -49,7 +50,7 @@ type Elector struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     stdsync.WaitGroup
+	wg     lifecycle.Group // background goroutines; Add may race with Close's Wait
 
 	mu     stdsync.Mutex
 	closed bool

@@ -86,6 +86,10 @@ func (l *Locker) Acquire(ctx context.Context, name string, opts ...AcquireOption
 	}
 	unreachable := 0
 	for {
+		select {
+		case <-w.wake: // stale: this attempt sees the lock as it is now
+		default:
+		}
 		lk, wait, err := l.try(ctx, name, &o)
 		if err == nil {
 			heldUntil = lk.Deadline()

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-sync/sync/internal/keys"
+	"github.com/go-sync/sync/internal/lifecycle"
 	"github.com/go-sync/sync/internal/script"
 	"github.com/redis/go-redis/v9"
 )
@@ -57,10 +58,11 @@ type Locker struct {
 	// makes a proposal larger, which is still correct.
 	seen [1024]atomic.Uint64
 	seed maphash.Seed
+	id   string // random, 8 hex digits: marks this Locker's grant values
 
 	ctx    context.Context // ends on Close
 	cancel context.CancelFunc
-	wg     stdsync.WaitGroup
+	wg     lifecycle.Group // background goroutines; Add may race with Close's Wait
 
 	mu     stdsync.Mutex
 	closed bool
@@ -132,6 +134,9 @@ func New(nodes []redis.UniversalClient, opts ...Option) (*Locker, error) {
 		}
 		l.nodes = append(l.nodes, n)
 	}
+	var idb [4]byte
+	rand.Read(idb[:])
+	l.id = hex.EncodeToString(idb[:])
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	return l, nil
 }
@@ -204,13 +209,15 @@ func (l *Locker) observe(name string, v uint64) {
 	}
 }
 
+// newValue returns a grant's value: "<owner>:<locker id><random>", hex.
+// The Locker id lets the subscriber recognise its own releases.
 func (l *Locker) newValue(owner string) string {
-	var b [16]byte
+	var b [12]byte
 	rand.Read(b[:])
 	if owner == "" {
 		owner = l.opts.owner
 	}
-	return owner + ":" + hex.EncodeToString(b[:])
+	return owner + ":" + l.id + hex.EncodeToString(b[:])
 }
 
 func drift(ttl time.Duration) time.Duration { return ttl/100 + 2*time.Millisecond }
@@ -275,6 +282,10 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions) (*Lock
 	ttl := o.ttl
 	start := time.Now()
 	deadline := start.Add(ttl - drift(ttl))
+	if len(l.nodes) == 1 && ctx.Done() == nil {
+		// One node and nothing to cancel: call inline, no goroutines.
+		return l.tryOne(ctx, name, ks, value, o, start, deadline)
+	}
 	// Node calls outlive a cancelled caller: their outcome must be known
 	// to release what they set. The TTL bounds them.
 	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ttl)
@@ -294,10 +305,10 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions) (*Lock
 	validity := time.NewTimer(time.Until(deadline))
 	defer validity.Stop()
 	var (
-		oks     []nodeReply
-		nodeErr []NodeError
-		waits   []time.Duration
-		got     int
+		oks      []nodeReply
+		nodeErr  []NodeError
+		waits    []time.Duration
+		got      int
 		taken    = make([]bool, n)
 		answered = make([]bool, n)
 		stopped  error // why we stopped waiting for replies
@@ -421,8 +432,20 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions) (*Lock
 	go func() {
 		defer l.wg.Done()
 		defer cancel()
+		var lateOK []int
 		for range n - got {
-			<-replies
+			if r := <-replies; r.ok {
+				lateOK = append(lateOK, r.i)
+			}
+		}
+		// A late grant can land after Release's script reached that node
+		// (different connections): release it again there.
+		if len(lateOK) > 0 && lk.Err() != nil {
+			ch := make(chan opReply, len(lateOK))
+			l.releaseOn(nctx, name, value, lateOK, ch)
+			for range lateOK {
+				<-ch
+			}
 		}
 		if len(rest) > 0 && n > 1 {
 			for _, i := range rest {
@@ -434,6 +457,32 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions) (*Lock
 }
 
 const backoffUnreachable = 100 * time.Millisecond
+
+// tryOne is try for a single node when the caller's context cannot be
+// cancelled: one inline script call, no goroutines.
+func (l *Locker) tryOne(ctx context.Context, name string, ks []string, value string, o *acquireOptions, start, deadline time.Time) (*Lock, time.Duration, error) {
+	r := l.acquireOn(ctx, 0, ks, value, o.ttl, 0)
+	switch {
+	case r.err != nil:
+		if errors.Is(r.err, ErrWrongType) {
+			return nil, 0, r.err
+		}
+		// The script may have run before the reply was lost.
+		l.drainAndRelease(name, value, nil, 0, []int{0}, nil)
+		return nil, backoffUnreachable, &QuorumError{Op: "acquire", Name: name, Quorum: 1, Nodes: []NodeError{{l.nodes[0].addr, r.err}}}
+	case !r.ok:
+		return nil, retryAfterTTL(r.v), fmt.Errorf("%w: %q", ErrTaken, name)
+	}
+	if !time.Now().Before(deadline) {
+		l.drainAndRelease(name, value, nil, 0, []int{0}, nil)
+		return nil, 0, fmt.Errorf("%w: %q: validity used up by a slow reply", ErrTaken, name)
+	}
+	lk := l.newLock(name, value, uint64(r.v), o.ttl, deadline, o)
+	if lk.Err() != nil && l.isClosed() {
+		return nil, 0, fmt.Errorf("%w: acquire %q", ErrClosed, name)
+	}
+	return lk, 0, nil
+}
 
 // errSlow reports nodes that did not answer within the lock's validity.
 var errSlow = errors.New("redislock: no answer within the lock's validity")
@@ -505,19 +554,23 @@ func (l *Locker) drainAndRelease(name, value string, replies <-chan nodeReply, o
 // each node's outcome is sent to done (buffered for len(idx)). The calls
 // are tracked by l.wg.
 func (l *Locker) releaseOn(ctx context.Context, name, value string, idx []int, done chan<- opReply) {
-	ks := []string{l.lockKey(name), l.channel(name)}
 	l.wg.Add(len(idx))
 	for _, i := range idx {
 		go func() {
 			defer l.wg.Done()
-			pub := "PUBLISH"
-			if l.nodes[i].sharded {
-				pub = "SPUBLISH"
-			}
-			v, err := releaseScript.Run(ctx, l.nodes[i].client, ks, value, pub).Int64()
-			done <- opReply{i, err == nil && v == 1, err}
+			done <- l.releaseOne(ctx, i, name, value)
 		}()
 	}
+}
+
+// releaseOne runs the release script on node i.
+func (l *Locker) releaseOne(ctx context.Context, i int, name, value string) opReply {
+	pub := "PUBLISH"
+	if l.nodes[i].sharded {
+		pub = "SPUBLISH"
+	}
+	v, err := releaseScript.Run(ctx, l.nodes[i].client, []string{l.lockKey(name), l.channel(name)}, value, pub).Int64()
+	return opReply{i, err == nil && v == 1, err}
 }
 
 type opReply struct {

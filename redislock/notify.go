@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	stdsync "sync"
 	"time"
 
@@ -265,6 +266,9 @@ func (l *Locker) receive(ns *nodeSub) {
 			}
 			ns.mu.Unlock()
 		case *redis.Message:
+			if i := strings.LastIndexByte(m.Payload, ':'); i >= 0 && strings.HasPrefix(m.Payload[i+1:], l.id) {
+				continue // our own release: our waiters were woken locally
+			}
 			if name, ok := l.keys.Resource(l.opts.kind, m.Channel); ok {
 				l.notify(name)
 			}
