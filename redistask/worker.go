@@ -96,7 +96,7 @@ type Worker struct {
 	mu       stdsync.Mutex
 	handlers map[string]Handler
 	running  bool
-	inflight map[string]struct{} // entry ids being handled, for heartbeats
+	inflight map[string]struct{} // entry ids being handled or acknowledged, for heartbeats
 
 	slots  chan struct{}
 	acks   chan string
@@ -197,8 +197,10 @@ func (w *Worker) Run(ctx context.Context) error {
 		loops.Add(1)
 		go func() { defer loops.Done(); f(ctx) }()
 	}
+	ackCtx, stopAcks := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAcks()
 	ackDone := make(chan struct{})
-	go func() { defer close(ackDone); w.ackLoop() }()
+	go func() { defer close(ackDone); w.ackLoop(ackCtx) }()
 
 	<-ctx.Done()
 	loops.Wait() // no new tasks start
@@ -214,7 +216,16 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	t.Stop()
 	close(w.acks)
-	<-ackDone
+	// Acknowledge what finished; if the server stays unreachable, give up
+	// after the shutdown timeout and leave those tasks pending.
+	t = time.NewTimer(w.shutdown)
+	select {
+	case <-ackDone:
+	case <-t.C:
+		stopAcks()
+		<-ackDone
+	}
+	t.Stop()
 	return nil
 }
 
@@ -303,10 +314,11 @@ func (w *Worker) start(ctx context.Context, m redis.XMessage, deliveries int64) 
 	w.active.Add(1)
 	go func() {
 		defer w.active.Done()
+		acking := false
 		defer func() {
-			w.mu.Lock()
-			delete(w.inflight, m.ID)
-			w.mu.Unlock()
+			if !acking { // an acknowledged id leaves inflight in ackLoop
+				w.forget(m.ID)
+			}
 		}()
 		if ctx != nil {
 			select {
@@ -316,8 +328,25 @@ func (w *Worker) start(ctx context.Context, m redis.XMessage, deliveries int64) 
 			}
 		}
 		defer w.release(1)
-		w.process(m, deliveries)
+		acking = w.process(m, deliveries)
 	}()
+}
+
+// forget removes entry ids from the in-flight set.
+func (w *Worker) forget(ids ...string) {
+	w.mu.Lock()
+	for _, id := range ids {
+		delete(w.inflight, id)
+	}
+	w.mu.Unlock()
+}
+
+// owns reports whether the worker is running id or acknowledging it.
+func (w *Worker) owns(id string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.inflight[id]
+	return ok
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -329,13 +358,14 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// process runs the handler for one entry and settles the outcome.
-func (w *Worker) process(m redis.XMessage, deliveries int64) {
+// process runs the handler for one entry and settles the outcome. It
+// reports whether it queued the entry's acknowledgement.
+func (w *Worker) process(m redis.XMessage, deliveries int64) bool {
 	raw, _ := m.Values["t"].(string)
 	t, err := decode(raw)
 	if err != nil {
 		w.dead(m.ID, raw, &Task{}, "corrupt", err.Error())
-		return
+		return false
 	}
 	t.Attempt++
 	if deliveries > 1 {
@@ -344,14 +374,14 @@ func (w *Worker) process(m redis.XMessage, deliveries int64) {
 	}
 	if t.Attempt > t.MaxAttempts && t.MaxAttempts > 0 {
 		w.dead(m.ID, raw, t, "reclaimed", fmt.Sprintf("delivered %d times without finishing", deliveries))
-		return
+		return false
 	}
 	w.mu.Lock()
 	h := w.handlers[t.Name]
 	w.mu.Unlock()
 	if h == nil {
 		w.dead(m.ID, raw, t, "unknown-name", fmt.Sprintf("no handler registered for %q", t.Name))
-		return
+		return false
 	}
 	timeout := t.Timeout
 	if timeout == 0 {
@@ -362,16 +392,16 @@ func (w *Worker) process(m redis.XMessage, deliveries int64) {
 	cancel()
 	if err == nil {
 		w.acks <- m.ID
-		return
+		return true
 	}
 	if w.forced.Err() != nil {
 		// Interrupted by shutdown: leave it pending for another worker.
-		return
+		return false
 	}
 	t.LastError = err.Error()
 	if t.Attempt >= t.MaxAttempts {
 		w.dead(m.ID, raw, t, "failed", t.LastError)
-		return
+		return false
 	}
 	next := time.Now().Add(w.backoff(t.Attempt, err))
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -379,6 +409,7 @@ func (w *Worker) process(m redis.XMessage, deliveries int64) {
 	if err := retryScript.Run(sctx, w.client, []string{w.k.stream, w.k.retry}, group, m.ID, next.UnixMilli(), encode(t)).Err(); err != nil {
 		w.log.Warn("redistask: could not schedule retry; the task stays pending and will be reclaimed", "id", m.ID, "err", err)
 	}
+	return false
 }
 
 // run calls h, turning a panic into an error.
@@ -406,11 +437,17 @@ func (w *Worker) dead(id, raw string, t *Task, reason, msg string) {
 }
 
 // ackLoop acknowledges finished tasks in batches: whatever has finished
-// while the previous batch was on the wire goes in the next.
-func (w *Worker) ackLoop() {
+// while the previous batch was on the wire goes in the next. A batch is
+// retried until it succeeds or ctx ends (at the shutdown deadline); its
+// ids stay in flight, heartbeated, until then, so no worker (this one
+// included) reclaims a task that finished and waits for its
+// acknowledgement.
+func (w *Worker) ackLoop(ctx context.Context) {
 	batch := make([]any, 0, 256)
+	ids := make([]string, 0, 256)
 	for id := range w.acks {
 		batch = append(batch[:0], group, id)
+		ids = append(ids[:0], id)
 	drain:
 		for len(batch) < 256 {
 			select {
@@ -419,22 +456,28 @@ func (w *Worker) ackLoop() {
 					break drain
 				}
 				batch = append(batch, id)
+				ids = append(ids, id)
 			default:
 				break drain
 			}
 		}
 		for attempt := 0; ; attempt++ {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			err := ackScript.Run(ctx, w.client, []string{w.k.stream}, batch...).Err()
+			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := ackScript.Run(actx, w.client, []string{w.k.stream}, batch...).Err()
 			cancel()
-			if err == nil || attempt == 3 {
-				if err != nil {
-					w.log.Warn("redistask: ack failed; the tasks stay pending and will run again", "n", len(batch)-1, "err", err)
-				}
+			if err == nil {
 				break
 			}
-			time.Sleep(100 * time.Millisecond << attempt)
+			if ctx.Err() != nil {
+				w.log.Warn("redistask: ack failed at shutdown; the tasks stay pending and will run again", "n", len(ids), "err", err)
+				break
+			}
+			if attempt == 3 {
+				w.log.Warn("redistask: ack failing; retrying", "n", len(ids), "err", err)
+			}
+			sleep(ctx, min(100*time.Millisecond<<min(attempt, 5), 2*time.Second))
 		}
+		w.forget(ids...)
 	}
 }
 
@@ -502,6 +545,11 @@ func (w *Worker) reclaim(ctx context.Context) {
 			}
 			counts := w.deliveries(ctx, msgs)
 			for i, m := range msgs {
+				if w.owns(m.ID) {
+					// Ours already: running here, or finished and being
+					// acknowledged (heartbeats could not get through).
+					continue
+				}
 				w.log.Info("redistask: reclaimed task", "queue", w.k.queue, "id", m.ID, "deliveries", counts[i])
 				w.start(ctx, m, counts[i])
 			}
