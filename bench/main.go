@@ -34,6 +34,10 @@ type bench struct {
 var benches = []bench{
 	{"baseline", baselines},
 	{"lock", locks},
+	{"leader", leaders},
+	{"ntp", ntpTimes},
+	{"task", tasks},
+	{"event", events},
 }
 
 func main() {

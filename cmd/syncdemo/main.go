@@ -62,6 +62,12 @@ func run(args []string, out io.Writer) error {
 	if err := demoTasks(ctx, s, out); err != nil {
 		return fmt.Errorf("tasks: %w", err)
 	}
+	if err := demoEvents(ctx, client, *prefix, out); err != nil {
+		return fmt.Errorf("events: %w", err)
+	}
+	if err := demoTime(ctx, client, out); err != nil {
+		return fmt.Errorf("time: %w", err)
+	}
 	fmt.Fprintln(out, "\ndone")
 	return nil
 }

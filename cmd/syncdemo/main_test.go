@@ -16,7 +16,7 @@ func TestDemoEmbedded(t *testing.T) {
 	if err := run(nil, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"embedded miniredis", "sync.New", "counter = 15 (want 15)", "is rejected: redislock: stale fencing token", "its late write with term 1 is rejected", "at once", "finished by worker-2", "dead letter: charge after 3 attempts", "done"} {
+	for _, want := range []string{"embedded miniredis", "sync.New", "counter = 15 (want 15)", "is rejected: redislock: stale fencing token", "its late write with term 1 is rejected", "at once", "finished by worker-2", "dead letter: charge after 3 attempts", "per-key order intact, no event skipped", "== ntptime", "surely past", "done"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

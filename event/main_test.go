@@ -1,0 +1,146 @@
+package event
+
+import (
+	"context"
+	"fmt"
+	stdsync "sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/go-sync/sync/internal/redistest"
+	"github.com/redis/go-redis/v9"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m, stopSharedCluster) }
+
+type backend struct {
+	name   string
+	client func(t *testing.T) redis.UniversalClient
+}
+
+var (
+	miniBackend = backend{"miniredis", func(t *testing.T) redis.UniversalClient {
+		m := miniredis.RunT(t)
+		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}}
+	oneBackend = backend{"redis", func(t *testing.T) redis.UniversalClient {
+		c := redistest.Standalone(t).Client()
+		t.Cleanup(func() { c.Close() })
+		return c
+	}}
+	clusterBackend = backend{"cluster", func(t *testing.T) redis.UniversalClient { return sharedCluster(t) }}
+	allBackends    = []backend{miniBackend, oneBackend, clusterBackend}
+	realBackends   = []backend{oneBackend, clusterBackend}
+)
+
+var (
+	clusterOnce stdsync.Once
+	cluster     *redistest.RedisCluster
+	clusterErr  error
+)
+
+func sharedCluster(t *testing.T) *redis.ClusterClient {
+	t.Helper()
+	redistest.Require(t)
+	clusterOnce.Do(func() { cluster, clusterErr = redistest.StartCluster(3, 1) })
+	if clusterErr != nil {
+		t.Fatalf("cluster unavailable: %v", clusterErr)
+	}
+	c := cluster.Client()
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func stopSharedCluster() {
+	if cluster != nil {
+		cluster.Stop(false)
+	}
+}
+
+// prefixes counts prefix calls, so that tests run again with -count on
+// the shared cluster get fresh keys.
+var prefixes atomic.Int64
+
+var prefixOf stdsync.Map // *testing.T -> string
+
+// prefix returns a key prefix unique to the test (and to the run), the
+// same on every call within the test.
+func prefix(t *testing.T) string {
+	if p, ok := prefixOf.Load(t); ok {
+		return p.(string)
+	}
+	b := []byte(fmt.Sprintf("t%s-%d", t.Name(), prefixes.Add(1)))
+	for i, c := range b {
+		switch c {
+		case '{', '}', ' ', '\t', '*', '?', '[', ']', '\\':
+			b[i] = '_'
+		}
+	}
+	prefixOf.Store(t, string(b))
+	t.Cleanup(func() { prefixOf.Delete(t) })
+	return string(b)
+}
+
+func newClient(t *testing.T, rdb redis.UniversalClient, opts ...Option) *Client {
+	t.Helper()
+	c, err := New(rdb, append([]Option{WithPrefix(prefix(t)), WithBlock(50 * time.Millisecond)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func newTopic(t *testing.T, c *Client, name string, partitions int) *Topic {
+	t.Helper()
+	tp, err := c.CreateTopic(t.Context(), name, partitions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tp
+}
+
+// run runs c until stop is called or the test ends, and checks Run's result.
+func run(t *testing.T, c *Consumer) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	var once stdsync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run = %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// keyed returns n events over k keys, payload "<key>:<seq>", seq counted
+// per key from start[key].
+func keyed(n, k int, seq map[string]int) []Event {
+	evs := make([]Event, n)
+	for i := range evs {
+		key := fmt.Sprintf("k%d", i%k)
+		seq[key]++
+		evs[i] = Event{Key: key, Payload: fmt.Appendf(nil, "%s:%d", key, seq[key])}
+	}
+	return evs
+}

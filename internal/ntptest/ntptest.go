@@ -1,0 +1,376 @@
+// Package ntptest starts real NTP servers for tests and benchmarks:
+// Debian's chronyd on a free loopback UDP port, serving its local clock
+// (local stratum 8, never touching the machine's clock: chronyd -x),
+// optionally under libfaketime so that it serves a clock offset by a known
+// amount, optionally rate-limited. Servers can be paused (SIGSTOP) and
+// resumed, and are killed when the test ends; their log is printed when
+// the test failed. FakeServer answers with scripted replies (kiss-of-death
+// codes, offsets) for what chronyd cannot be made to send.
+//
+// Nothing here ever talks to a non-loopback address.
+//
+// When chronyd (or libfaketime, for an offset server) is not installed,
+// tests that ask for one are skipped, unless REDIS_REQUIRED=1 (set by
+// `make test`), in which case they fail and say what to install.
+package ntptest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	stdsync "sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/beevik/ntp"
+)
+
+// InstallHint says what to install when chronyd or libfaketime is missing.
+const InstallHint = "install Debian's chrony and faketime (apt-get install -y chrony faketime), or run `make test`, which installs them"
+
+var (
+	// ErrNoChrony reports that chronyd is not installed.
+	ErrNoChrony = errors.New("ntptest: chronyd not found; " + InstallHint)
+	// ErrNoFaketime reports that libfaketime is not installed.
+	ErrNoFaketime = errors.New("ntptest: libfaketime.so.1 not found; " + InstallHint)
+)
+
+// Chronyd returns the path of chronyd, which Debian installs in /usr/sbin
+// (not on every user's PATH).
+func Chronyd() (string, error) {
+	if p, err := exec.LookPath("chronyd"); err == nil {
+		return p, nil
+	}
+	for _, p := range []string{"/usr/sbin/chronyd", "/sbin/chronyd"} {
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+	}
+	return "", ErrNoChrony
+}
+
+// Faketime returns the path of libfaketime.so.1 (Debian's libfaketime,
+// pulled in by the faketime package).
+func Faketime() (string, error) {
+	for _, pat := range []string{
+		"/usr/lib/*/faketime/libfaketime.so.1",
+		"/usr/lib/faketime/libfaketime.so.1",
+		"/usr/local/lib/faketime/libfaketime.so.1",
+	} {
+		if m, _ := filepath.Glob(pat); len(m) > 0 {
+			return m[0], nil
+		}
+	}
+	if out, err := exec.Command("dpkg", "-L", "libfaketime").Output(); err == nil {
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasSuffix(l, "/libfaketime.so.1") {
+				return l, nil
+			}
+		}
+	}
+	return "", ErrNoFaketime
+}
+
+// Require skips the test when chronyd is missing (and libfaketime too if
+// faketime is set), or fails it when REDIS_REQUIRED=1.
+func Require(t testing.TB, faketime bool) {
+	t.Helper()
+	_, err := Chronyd()
+	if err == nil && faketime {
+		_, err = Faketime()
+	}
+	if err != nil {
+		if os.Getenv("REDIS_REQUIRED") == "1" {
+			t.Fatalf("REDIS_REQUIRED=1 but %v", err)
+		}
+		t.Skipf("skipping: %v", err)
+	}
+}
+
+// Config describes one chronyd.
+type Config struct {
+	// Offset runs chronyd under libfaketime with FAKETIME="+<Offset>": it
+	// serves the machine's clock plus Offset. Zero serves the machine's
+	// clock as it is, without libfaketime.
+	//
+	// chronyd stamps a request's receipt with the kernel's timestamp, which
+	// libfaketime does not fake, whenever that is within about 1s of its
+	// own (faked) clock: under an offset of 1s or less its replies are
+	// inconsistent (receipt real, transmission faked) and clients must
+	// reject them. Use larger offsets for a consistent offset server.
+	Offset time.Duration
+	// RateLimit, if set, adds a ratelimit directive with these options,
+	// e.g. "interval -4 burst 2 leak 4". chrony 4.3 drops the replies it
+	// limits (the kod option came in chrony 4.4).
+	RateLimit string
+	// Extra lines appended to chrony.conf.
+	Extra []string
+	// Dir is the server's directory; a fresh temporary one if empty.
+	Dir string
+}
+
+// Server is one chronyd process on 127.0.0.1. Its methods are safe for
+// concurrent use.
+type Server struct {
+	Addr   string // 127.0.0.1:port
+	Port   int
+	Dir    string
+	Offset time.Duration // the offset it serves
+
+	mu     stdsync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	paused bool
+}
+
+// Chrony starts a chronyd for the test and stops it when the test ends.
+func Chrony(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	Require(t, cfg.Offset != 0)
+	s, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		failed := t.Failed()
+		if failed {
+			t.Logf("chronyd %s (offset %v, dir %s kept), log:\n%s", s.Addr, s.Offset, s.Dir, s.LogTail(30))
+		}
+		s.Stop(failed)
+	})
+	return s
+}
+
+// Start starts a chronyd with cfg on a free loopback port and waits until
+// it answers a valid NTP reply. The caller must call Stop. Tests should use
+// Chrony instead.
+func Start(cfg Config) (*Server, error) {
+	bin, err := Chronyd()
+	if err != nil {
+		return nil, err
+	}
+	var env []string
+	if cfg.Offset != 0 {
+		lib, err := Faketime()
+		if err != nil {
+			return nil, err
+		}
+		env = []string{"LD_PRELOAD=" + lib, "FAKETIME=" + faketimeSpec(cfg.Offset)}
+	}
+	madeDir := false
+	if cfg.Dir == "" {
+		d, err := os.MkdirTemp("", "ntptest-")
+		if err != nil {
+			return nil, err
+		}
+		cfg.Dir, madeDir = d, true
+	}
+	var lastErr error
+	for range 5 {
+		port, err := FreeUDPPort()
+		if err != nil {
+			return nil, err
+		}
+		s := &Server{Port: port, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Dir: cfg.Dir, Offset: cfg.Offset}
+		if err := s.start(bin, cfg, env); err != nil {
+			lastErr = err
+			continue // the port may have been taken between probe and bind
+		}
+		return s, nil
+	}
+	if madeDir {
+		os.RemoveAll(cfg.Dir)
+	}
+	return nil, lastErr
+}
+
+// faketimeSpec formats an offset as libfaketime wants it: "+2.5s".
+func faketimeSpec(d time.Duration) string {
+	sign := "+"
+	if d < 0 {
+		sign, d = "-", -d
+	}
+	return sign + strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s"
+}
+
+func (s *Server) conf(cfg Config) string {
+	lines := []string{
+		"port " + strconv.Itoa(s.Port),
+		"bindaddress 127.0.0.1",
+		"allow 127.0.0.1",
+		"local stratum 8",
+		"cmdport 0",
+		"bindcmdaddress /", // no Unix command socket: servers must not share /run/chrony
+		"pidfile " + filepath.Join(s.Dir, "chronyd.pid"),
+		"driftfile " + filepath.Join(s.Dir, "chrony.drift"),
+	}
+	if os.Geteuid() != 0 {
+		if u := os.Getenv("USER"); u != "" {
+			lines = append(lines, "user "+u)
+		}
+	}
+	if cfg.RateLimit != "" {
+		lines = append(lines, "ratelimit "+cfg.RateLimit)
+	}
+	lines = append(lines, cfg.Extra...)
+	return strings.Join(lines, "\n") + "\n"
+}
+
+func (s *Server) start(bin string, cfg Config, env []string) error {
+	if err := probeFree(s.Addr); err != nil {
+		return err
+	}
+	confPath := filepath.Join(s.Dir, "chrony.conf")
+	if err := os.WriteFile(confPath, []byte(s.conf(cfg)), 0o644); err != nil {
+		return err
+	}
+	logf, err := os.Create(filepath.Join(s.Dir, "chronyd.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	// -x: never touch the machine's clock. -d: stay in the foreground and
+	// log to stderr. -u root keeps root (no chrony user needed); as
+	// another user, -U skips chronyd's root check.
+	args := []string{"-x", "-d", "-f", confPath}
+	if os.Geteuid() == 0 {
+		args = append(args, "-u", "root")
+	} else {
+		args = append(args, "-U")
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = s.Dir
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// The server dies with the test process even if the test crashes.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("ntptest: start chronyd: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	s.mu.Lock()
+	s.cmd, s.exited, s.paused = cmd, exited, false
+	s.mu.Unlock()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-exited:
+			return fmt.Errorf("ntptest: chronyd on port %d exited at start: %s", s.Port, s.LogTail(20))
+		default:
+		}
+		r, err := ntp.QueryWithOptions(s.Addr, ntp.QueryOptions{Timeout: 200 * time.Millisecond})
+		if err == nil && r.Validate() == nil {
+			if strings.Contains(s.LogTail(50), "Could not open NTP socket") {
+				s.Kill()
+				return fmt.Errorf("ntptest: chronyd could not bind %s", s.Addr)
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			s.Kill()
+			return fmt.Errorf("ntptest: chronyd on %s not ready after 10s (last: %v): %s", s.Addr, err, s.LogTail(20))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// probeFree fails if anything answers an NTP query on addr.
+func probeFree(addr string) error {
+	if _, err := ntp.QueryWithOptions(addr, ntp.QueryOptions{Timeout: 50 * time.Millisecond}); err == nil {
+		return fmt.Errorf("ntptest: something already answers NTP on %s", addr)
+	}
+	return nil
+}
+
+// FreeUDPPort returns a free loopback UDP port other than 123.
+func FreeUDPPort() (int, error) {
+	for range 100 {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		c.Close()
+		if port != 123 {
+			return port, nil
+		}
+	}
+	return 0, errors.New("ntptest: no free UDP port")
+}
+
+// Pause stops the server with SIGSTOP: its socket stays open but nothing
+// is answered.
+func (s *Server) Pause() error { return s.signal(syscall.SIGSTOP, true) }
+
+// Resume continues a paused server with SIGCONT.
+func (s *Server) Resume() error { return s.signal(syscall.SIGCONT, false) }
+
+func (s *Server) signal(sig syscall.Signal, paused bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return fmt.Errorf("ntptest: chronyd %s is not running", s.Addr)
+	}
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		return err
+	}
+	s.paused = paused
+	return nil
+}
+
+// Kill sends SIGKILL and waits for the process to exit.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.cmd, s.paused = nil, false
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	<-exited
+}
+
+// Running reports whether the process is alive (paused counts as alive).
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return false
+	}
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Stop kills the server; its directory is kept if keepDir is set.
+func (s *Server) Stop(keepDir bool) {
+	s.Kill()
+	if !keepDir {
+		os.RemoveAll(s.Dir)
+	}
+}
+
+// LogTail returns the last lines of the server's log.
+func (s *Server) LogTail(lines int) string {
+	b, err := os.ReadFile(filepath.Join(s.Dir, "chronyd.log"))
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
+}
