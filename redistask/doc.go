@@ -36,6 +36,14 @@
 // pushed task survives a Redis restart; with everysec the last second of
 // pushes can be lost in a crash.
 //
+// # Throughput
+//
+// A worker reads up to WithBatch tasks per XREADGROUP (default 64) while
+// its handlers are busy, so the next tasks are at hand when a handler
+// frees; it holds at most pool + batch tasks, and the ones waiting for a
+// handler are heartbeated like running ones. Acknowledgements of tasks
+// that finish together go out in one script call.
+//
 // # Retention
 //
 // Entries are deleted when they are acknowledged (XACK and XDEL in one

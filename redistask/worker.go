@@ -36,7 +36,9 @@ type WorkerOption func(*Worker)
 // WithPool sets how many handlers run at once (default 10).
 func WithPool(n int) WorkerOption { return func(w *Worker) { w.pool = n } }
 
-// WithBatch sets how many tasks one read fetches at most (default: the pool size).
+// WithBatch sets how many tasks one read fetches at most, and how many
+// fetched tasks may wait for a free handler (default: the pool size, at
+// least 64).
 func WithBatch(n int) WorkerOption { return func(w *Worker) { w.batch = n } }
 
 // WithVisibilityTimeout sets how long a task may go without a heartbeat
@@ -98,7 +100,8 @@ type Worker struct {
 	running  bool
 	inflight map[string]struct{} // entry ids being handled or acknowledged, for heartbeats
 
-	slots  chan struct{}
+	slots  chan struct{} // handler slots: at most pool running
+	window chan struct{} // fetched and not finished: at most pool+batch
 	acks   chan string
 	active stdsync.WaitGroup // handler goroutines
 	forced context.Context   // ends when the shutdown deadline passes
@@ -125,7 +128,7 @@ func NewWorker(client redis.UniversalClient, queue string, opts ...WorkerOption)
 		return nil, err
 	}
 	if w.batch == 0 {
-		w.batch = w.pool
+		w.batch = max(w.pool, 64)
 	}
 	switch {
 	case w.pool <= 0 || w.batch <= 0:
@@ -187,6 +190,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	w.slots = make(chan struct{}, w.pool)
+	w.window = make(chan struct{}, w.pool+w.batch)
 	w.acks = make(chan string, 4*w.pool)
 	forced, force := context.WithCancel(context.WithoutCancel(ctx))
 	defer force()
@@ -237,38 +241,20 @@ func ensureGroup(ctx context.Context, c redis.UniversalClient, stream string) er
 	return nil
 }
 
-// acquire takes up to n free handler slots, waiting for the first.
-func (w *Worker) acquire(ctx context.Context, n int) int {
-	select {
-	case w.slots <- struct{}{}:
-	case <-ctx.Done():
-		return 0
-	}
-	got := 1
-	for got < n {
-		select {
-		case w.slots <- struct{}{}:
-			got++
-		default:
-			return got
-		}
-	}
-	return got
-}
-
 func (w *Worker) release(n int) {
 	for range n {
 		<-w.slots
 	}
 }
 
-// fetch reads new tasks with a blocking XREADGROUP, only as many as there
-// are free handlers, so no task waits in a local buffer while it counts
-// as in flight.
+// fetch reads new tasks with a blocking XREADGROUP, up to the batch size
+// while handlers are busy, so the next tasks are at hand when a handler
+// frees: at most pool+batch tasks are held at once, and those waiting for
+// a handler are heartbeated like running ones (they count as in flight).
 func (w *Worker) fetch(ctx context.Context) {
 	backoff := 50 * time.Millisecond
 	for {
-		n := w.acquire(ctx, w.batch)
+		n := take(ctx, w.window, w.batch)
 		if n == 0 {
 			return
 		}
@@ -276,7 +262,7 @@ func (w *Worker) fetch(ctx context.Context) {
 			Group: group, Consumer: w.consumer, Streams: []string{w.k.stream, ">"}, Count: int64(n), Block: time.Second,
 		}).Result()
 		if err != nil {
-			w.release(n)
+			give(w.window, n)
 			if ctx.Err() != nil {
 				return
 			}
@@ -296,31 +282,61 @@ func (w *Worker) fetch(ctx context.Context) {
 		for _, s := range res {
 			for _, m := range s.Messages {
 				got++
-				w.start(nil, m, 0)
+				w.start(ctx, m, 0, true)
 			}
 		}
-		w.release(n - got)
+		give(w.window, n-got)
 	}
 }
 
-// start runs one entry in a handler goroutine that owns one slot. With
-// ctx non-nil the goroutine first waits for a free slot (a reclaimed
-// task; it is heartbeated meanwhile), and gives up, leaving the task
-// pending, if ctx ends first.
-func (w *Worker) start(ctx context.Context, m redis.XMessage, deliveries int64) {
+// take takes up to n tokens of sem, waiting for the first.
+func take(ctx context.Context, sem chan struct{}, n int) int {
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		return 0
+	}
+	got := 1
+	for got < n {
+		select {
+		case sem <- struct{}{}:
+			got++
+		default:
+			return got
+		}
+	}
+	return got
+}
+
+func give(sem chan struct{}, n int) {
+	for range n {
+		<-sem
+	}
+}
+
+// start runs one entry in a handler goroutine once a handler slot is
+// free; the entry is heartbeated meanwhile. If ctx ends first the entry
+// is left pending for another worker. A fetched entry (windowed) gives
+// its prefetch-window token back at the end.
+func (w *Worker) start(ctx context.Context, m redis.XMessage, deliveries int64, windowed bool) {
 	w.mu.Lock()
 	w.inflight[m.ID] = struct{}{}
 	w.mu.Unlock()
 	w.active.Add(1)
 	go func() {
 		defer w.active.Done()
+		if windowed {
+			defer give(w.window, 1)
+		}
 		acking := false
 		defer func() {
 			if !acking { // an acknowledged id leaves inflight in ackLoop
 				w.forget(m.ID)
 			}
 		}()
-		if ctx != nil {
+		select {
+		case w.slots <- struct{}{}:
+		default:
 			select {
 			case w.slots <- struct{}{}:
 			case <-ctx.Done():
@@ -551,7 +567,7 @@ func (w *Worker) reclaim(ctx context.Context) {
 					continue
 				}
 				w.log.Info("redistask: reclaimed task", "queue", w.k.queue, "id", m.ID, "deliveries", counts[i])
-				w.start(ctx, m, counts[i])
+				w.start(ctx, m, counts[i], false)
 			}
 			cursor = next
 			if cursor == "0-0" {
