@@ -58,6 +58,9 @@ func (l *Locker) newLock(name, value string, token uint64, ttl time.Duration, de
 // has answered either way, or ctx ends. It reports how many released,
 // how many did not hold the lock, and the errors.
 func (l *Locker) releaseWait(ctx context.Context, name, value string) (ok, notHeld int, errs []NodeError) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, []NodeError{{"(not sent)", err}}
+	}
 	if len(l.nodes) == 1 && ctx.Done() == nil {
 		// One node and nothing to cancel: call inline.
 		switch r := l.releaseOne(ctx, 0, name, value); {

@@ -428,6 +428,10 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions) (*Lock
 			rest = append(rest, i)
 		}
 	}
+	if got == n && len(rest) == 0 {
+		cancel() // every node answered and holds the token: nothing left to do
+		return lk, 0, nil
+	}
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
