@@ -31,7 +31,6 @@ var (
 	}}
 	clusterBackend = backend{"cluster", func(t *testing.T) redis.UniversalClient { return sharedCluster(t) }}
 	allBackends    = []backend{miniBackend, oneBackend, clusterBackend}
-	realBackends   = []backend{oneBackend, clusterBackend}
 )
 
 var (
