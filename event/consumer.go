@@ -51,6 +51,7 @@ type consumerOptions struct {
 	batch       int
 	backoff     func(attempt int, err error) time.Duration
 	dlq         *Topic
+	dlqSet      bool
 	maxAttempts int
 	hooks       Hooks
 	member      string
@@ -84,7 +85,7 @@ func WithBackoff(f func(attempt int, err error) time.Duration) ConsumerOption {
 // the topic dlq (same key and payload, published idempotently), then goes
 // on with the next event. Without it, a failing event is retried forever.
 func WithDeadLetter(dlq *Topic, maxAttempts int) ConsumerOption {
-	return func(o *consumerOptions) { o.dlq, o.maxAttempts = dlq, maxAttempts }
+	return func(o *consumerOptions) { o.dlq, o.maxAttempts, o.dlqSet = dlq, maxAttempts, true }
 }
 
 // WithHooks sets metric and test callbacks.
@@ -134,10 +135,15 @@ func (t *Topic) Consumer(group string, h Handler, opts ...ConsumerOption) (*Cons
 		return nil, fmt.Errorf("%w: batch %d", ErrBadOption, o.batch)
 	case o.backoff == nil:
 		return nil, fmt.Errorf("%w: nil backoff", ErrBadOption)
+	case o.dlqSet && o.dlq == nil:
+		return nil, fmt.Errorf("%w: nil dead-letter topic", ErrBadOption)
 	case o.dlq != nil && o.maxAttempts <= 0:
 		return nil, fmt.Errorf("%w: dead-letter after %d attempts", ErrBadOption, o.maxAttempts)
 	case o.dlq == t:
 		return nil, fmt.Errorf("%w: dead-letter topic is the topic itself", ErrBadOption)
+	}
+	if err := t.checkPosition(o.start); err != nil {
+		return nil, err
 	}
 	if o.member == "" {
 		host, _ := os.Hostname()

@@ -111,3 +111,14 @@ func (p Position) String() string {
 	}
 	return "beginning"
 }
+
+// checkPosition rejects a FromOffsets naming a partition the topic does
+// not have.
+func (t *Topic) checkPosition(p Position) error {
+	for part := range p.offs {
+		if part < 0 || part >= t.n {
+			return fmt.Errorf("%w: FromOffsets names partition %d of a topic with %d", ErrBadOption, part, t.n)
+		}
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -27,6 +28,11 @@ func (t *Topic) resolve(ctx context.Context, p int, pos Position) (Offset, error
 	case posOffset:
 		return pos.off.prev(), nil
 	case posTime:
+		if pos.t.Unix() >= math.MaxInt64/1000 {
+			// Beyond what milliseconds since 1970 can hold in an int64: no
+			// event is appended at or after it.
+			return Offset{Ms: math.MaxInt64}, nil
+		}
 		return Offset{Ms: uint64(max(pos.t.UnixMilli(), 0))}.prev(), nil
 	case posOffsets:
 		if o, ok := pos.offs[p]; ok {
@@ -183,6 +189,12 @@ func (c *Consumer) runPartition(ctx context.Context, p int, lk *redislock.Lock) 
 			continue
 		}
 		for i := range evs {
+			// Stop at once when the run ends or the lease is gone (Valid
+			// reads the monotonic clock: right after a pause, before any
+			// timer fired): the rest of the batch is not handled here.
+			if ctx.Err() != nil || !lk.Valid() {
+				return
+			}
 			if !c.handle(ctx, &evs[i], commit) {
 				return
 			}

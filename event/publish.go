@@ -71,10 +71,15 @@ func (t *Topic) PublishBatch(ctx context.Context, evs []Event) ([]Receipt, error
 		if len(evs[i].Payload) > max {
 			return nil, fmt.Errorf("%w: event %d has %d bytes, limit %d", ErrPayloadTooLarge, i, len(evs[i].Payload), max)
 		}
-		p := 0
-		if evs[i].Key != "" {
+		var p int
+		switch {
+		case evs[i].Key != "":
 			p = t.PartitionFor(evs[i].Key)
-		} else {
+		case evs[i].ID != "":
+			// No key but an ID: the ID picks the partition, so a retry
+			// lands where the first publish did and is deduplicated.
+			p = t.PartitionFor(evs[i].ID)
+		default:
 			p = int(t.rr.Add(1) % uint32(t.n))
 		}
 		parts[i] = p

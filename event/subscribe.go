@@ -2,6 +2,7 @@ package event
 
 import (
 	"context"
+	"fmt"
 	stdsync "sync"
 )
 
@@ -16,6 +17,12 @@ import (
 // error (it then stops every partition and returns that error, wrapped
 // with the event's partition and offset). Redis errors are retried.
 func (t *Topic) Subscribe(ctx context.Context, from Position, h Handler) error {
+	if h == nil {
+		return fmt.Errorf("%w: nil handler", ErrBadOption)
+	}
+	if err := t.checkPosition(from); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg stdsync.WaitGroup
