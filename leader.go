@@ -26,7 +26,8 @@ type Elected interface {
 	// Term returns the leadership's fencing term (not in the seed).
 	Term() uint64
 	// Reelect campaigns again with the same id, blocking until elected;
-	// use it after Revoked fired.
+	// use it after Revoked fired. It returns nil at once while the
+	// current leadership is still valid.
 	Reelect() error
 	// Resign gives up the leadership at once; the next candidate is
 	// elected without waiting for the lease.
@@ -151,6 +152,12 @@ func (el *seedElected) Term() uint64 {
 }
 
 func (el *seedElected) Reelect() error {
+	el.mu.Lock()
+	leading := el.ld != nil && el.ld.Valid()
+	el.mu.Unlock()
+	if leading {
+		return nil // still the leader: nothing to campaign for
+	}
 	ctx, cancel := context.WithCancel(el.s.ctx)
 	defer cancel()
 	if el.timeout > 0 {

@@ -149,24 +149,51 @@ func (e *Elector) Campaign(ctx context.Context, id string) (*Leadership, error) 
 	return ld, nil
 }
 
-// announce publishes the new leadership on every node (a majority is
-// enough for Leader to see it; the rest is best effort).
+// announce publishes the new leadership on every node and returns once a
+// majority has it (Leader needs a majority to agree), or after one retry
+// period, or when ctx ends; slower nodes finish in the background.
 func (e *Elector) announce(ctx context.Context, ld *Leadership) {
-	ctx, cancel := context.WithTimeout(ctx, e.opts.retryPeriod)
-	defer cancel()
-	var wg stdsync.WaitGroup
+	ch := make(chan error, len(e.nodes))
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.lease)
+	e.wg.Add(len(e.nodes) + 1)
 	for _, n := range e.nodes {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
-			err := announceScript.Run(ctx, n, []string{e.info, e.history},
+			defer e.wg.Done()
+			err := announceScript.Run(actx, n, []string{e.info, e.history},
 				ld.id, ld.term, ld.since.UnixMilli(), ld.lk.Holder(), historyLen).Err()
 			if err != nil {
 				e.log.Warn("redisleader: announce failed on a node", "group", e.group, "term", ld.term, "err", err)
 			}
+			ch <- err
 		}()
 	}
-	wg.Wait()
+	decided := make(chan struct{})
+	go func() {
+		defer e.wg.Done()
+		defer cancel()
+		ok, failed, closed := 0, 0, false
+		for range e.nodes {
+			if <-ch == nil {
+				ok++
+			} else {
+				failed++
+			}
+			if !closed && (ok >= e.quorum || len(e.nodes)-failed < e.quorum) {
+				close(decided)
+				closed = true
+			}
+		}
+		if !closed {
+			close(decided)
+		}
+	}()
+	t := time.NewTimer(e.opts.retryPeriod)
+	defer t.Stop()
+	select {
+	case <-decided:
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // Leader returns the current leader of the group, read from Redis. It
@@ -174,15 +201,24 @@ func (e *Elector) announce(ctx context.Context, ld *Leadership) {
 // lease holder has not announced yet), or when on N nodes no majority
 // agrees; a node error when too few nodes answered.
 func (e *Elector) Leader(ctx context.Context) (Info, error) {
+	e.mu.Lock()
+	closed := e.closed
+	e.mu.Unlock()
+	if closed {
+		return Info{}, fmt.Errorf("%w: leader of %q", ErrClosed, e.group)
+	}
 	type reply struct {
 		info  Info
 		valid bool
 		err   error
 	}
 	ch := make(chan reply, len(e.nodes))
+	rctx := context.WithoutCancel(ctx)
+	e.wg.Add(len(e.nodes))
 	for _, n := range e.nodes {
 		go func() {
-			vals, err := readScript.Run(ctx, n, []string{e.lease, e.info}).Slice()
+			defer e.wg.Done()
+			vals, err := readScript.Run(rctx, n, []string{e.lease, e.info}).Slice()
 			if err != nil {
 				ch <- reply{err: err}
 				return
@@ -204,14 +240,28 @@ func (e *Elector) Leader(ctx context.Context) (Info, error) {
 	votes := map[uint64]int{}
 	infos := map[uint64]Info{}
 	var errs []error
-	for range e.nodes {
-		r := <-ch
-		switch {
-		case r.err != nil:
-			errs = append(errs, r.err)
-		case r.valid:
-			votes[r.info.Term]++
-			infos[r.info.Term] = r.info
+	answered := 0
+	// Stop as soon as a majority agrees on a leader, or no term can reach
+	// a majority any more, or ctx ends: a hung node must not hold the
+	// caller.
+collect:
+	for answered < len(e.nodes) {
+		select {
+		case r := <-ch:
+			answered++
+			switch {
+			case r.err != nil:
+				errs = append(errs, r.err)
+			case r.valid:
+				votes[r.info.Term]++
+				infos[r.info.Term] = r.info
+				if votes[r.info.Term] >= e.quorum {
+					break collect
+				}
+			}
+		case <-ctx.Done():
+			errs = append(errs, ctx.Err())
+			break collect
 		}
 	}
 	var best Info
@@ -224,7 +274,7 @@ func (e *Elector) Leader(ctx context.Context) (Info, error) {
 	if found {
 		return best, nil
 	}
-	if len(e.nodes)-len(errs) < e.quorum {
+	if answered-len(errs) < e.quorum && len(errs) > 0 {
 		return Info{}, fmt.Errorf("redisleader: leader of %q: too few nodes answered: %w", e.group, errors.Join(errs...))
 	}
 	return Info{}, fmt.Errorf("%w: group %q", ErrNoLeader, e.group)

@@ -1,22 +1,27 @@
 package redisleader
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// Observe returns a channel that delivers the current leader, then every
-// new leader of the group in term order (terms strictly increase). It is
-// fed by a blocking read of the group's announcement history, with a
-// reconciling read of all nodes after every RetryPeriod without news,
-// every error and every switch of node, so an observer that lost its
-// connection converges to the latest leader. The channel is closed when
-// ctx ends or the Elector closes. A slow reader delays the observer but
-// loses nothing while the history still holds the missed leaders.
+// Observe returns a channel that delivers the current leader (if any) when
+// Observe was called, then every new leader of the group in term order
+// (terms strictly increase). It is fed by a blocking read of the group's
+// announcement history on one node; a read that does not return within
+// the block time plus a RetryPeriod (a hung node) or fails moves the
+// observer to the next node, whose history it reads in order from the
+// start, and a RetryPeriod without news triggers a reconciling read of all
+// nodes, so an observer that lost its connection converges to the latest
+// leader. The channel is closed when ctx ends or the Elector closes. A
+// slow reader delays the observer but loses nothing while the history
+// (the last 64 announcements) still holds the missed leaders.
 func (e *Elector) Observe(ctx context.Context) <-chan Info {
 	out := make(chan Info, 1)
 	e.mu.Lock()
@@ -29,6 +34,14 @@ func (e *Elector) Observe(ctx context.Context) <-chan Info {
 		close(out)
 		return out
 	}
+	// Position on the history now, so that leaders elected after Observe
+	// returns are delivered.
+	pctx, pcancel := context.WithTimeout(ctx, e.opts.retryPeriod)
+	start, err := lastEntry(pctx, e.nodes[0], e.history)
+	pcancel()
+	if err != nil {
+		start = ""
+	}
 	go func() {
 		defer e.wg.Done()
 		defer close(out)
@@ -36,12 +49,17 @@ func (e *Elector) Observe(ctx context.Context) <-chan Info {
 		defer cancel()
 		stop := context.AfterFunc(e.ctx, cancel)
 		defer stop()
-		e.observe(ctx, out)
+		e.observe(ctx, out, start)
 	}()
 	return out
 }
 
-func (e *Elector) observe(ctx context.Context, out chan<- Info) {
+type xreadResult struct {
+	res []redis.XStream
+	err error
+}
+
+func (e *Elector) observe(ctx context.Context, out chan<- Info, start string) {
 	var last uint64
 	emit := func(in Info) bool {
 		if in.Term <= last {
@@ -55,55 +73,112 @@ func (e *Elector) observe(ctx context.Context, out chan<- Info) {
 			return false
 		}
 	}
+	// reconcile reads the current leader from all nodes; when it is newer
+	// than the last delivered, the leaders in between are first taken
+	// from the nodes' histories, in term order, so none is skipped.
 	reconcile := func() bool {
-		if in, err := e.Leader(ctx); err == nil {
-			return emit(in)
+		in, err := e.Leader(ctx)
+		if err != nil || in.Term <= last {
+			return ctx.Err() == nil
 		}
-		return ctx.Err() == nil
+		for _, h := range e.histories(ctx, last, in.Term) {
+			if !emit(h) {
+				return false
+			}
+		}
+		return emit(in)
 	}
 	node := 0
-	lastID := ""
+	lastID := start // "" until positioned; "0" reads a node's whole history
 	backoff := 50 * time.Millisecond
-	for ctx.Err() == nil {
-		c := e.nodes[node]
-		if lastID == "" {
-			// Position on this node's history before the reconciling
-			// read, so nothing announced in between is missed.
-			id, err := lastEntry(ctx, c, e.history)
-			if err != nil {
-				node, lastID = e.nextNode(ctx, node, &backoff)
-				continue
-			}
-			lastID = id
-			if !reconcile() {
-				return
+	var positioned uint64
+	// Announcements up to our position are history, not changes to
+	// deliver: start counting after the positioned one.
+	if lastID != "" && lastID != "0" {
+		ms, err := e.nodes[0].XRange(ctx, e.history, lastID, lastID).Result()
+		if err == nil && len(ms) == 1 {
+			if in, ok := parseEntry(ms[0].Values); ok {
+				last = in.Term - 1 // the current leader may be this one
+				positioned = in.Term
 			}
 		}
-		res, err := c.XRead(ctx, &redis.XReadArgs{Streams: []string{e.history, lastID}, Count: historyLen, Block: e.opts.retryPeriod}).Result()
+	}
+	// The current leader first (none if the last announced one resigned),
+	// then what the history gets after our position.
+	if in, err := e.Leader(ctx); err == nil && !emit(in) {
+		return
+	}
+	if lastID == "" {
+		lastID = "$"
+	}
+	last = max(last, positioned)
+	for ctx.Err() == nil {
+		c := e.nodes[node]
+		// The read runs in its own goroutine so a hung node cannot hold the
+		// observer past the block time plus a retry period.
+		done := make(chan xreadResult, 1)
+		e.wg.Add(1)
+		go func(id string) {
+			defer e.wg.Done()
+			res, err := c.XRead(context.WithoutCancel(ctx), &redis.XReadArgs{Streams: []string{e.history, id}, Count: historyLen, Block: e.opts.retryPeriod}).Result()
+			done <- xreadResult{res, err}
+		}(lastID)
+		t := time.NewTimer(2*e.opts.retryPeriod + 100*time.Millisecond)
+		var r xreadResult
+		select {
+		case r = <-done:
+		case <-t.C:
+			r.err = errors.New("redisleader: history read timed out")
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		t.Stop()
 		switch {
-		case errors.Is(err, redis.Nil):
+		case errors.Is(r.err, redis.Nil):
 			if !reconcile() {
 				return
 			}
 			continue
-		case err != nil:
+		case r.err != nil:
 			if ctx.Err() != nil {
 				return
 			}
-			e.log.Warn("redisleader: observer read failed; switching node", "group", e.group, "err", err)
+			e.log.Warn("redisleader: observer read failed; switching node", "group", e.group, "err", r.err)
 			node, lastID = e.nextNode(ctx, node, &backoff)
-			if !reconcile() {
+			if !reconcile() { // catches up from every node's history
 				return
 			}
 			continue
 		}
 		backoff = 50 * time.Millisecond
-		for _, s := range res {
+		// This node may have missed announcements (it was down, or
+		// restarted empty, and go-redis reconnected without telling us):
+		// before delivering a new term, take what lies between from every
+		// node's history. Leader changes are rare; this costs one read of
+		// each node's (capped) history per change.
+		var batch []Info
+		var top uint64
+		for _, s := range r.res {
 			for _, m := range s.Messages {
 				lastID = m.ID
-				if in, ok := parseEntry(m.Values); ok && !emit(in) {
-					return
+				if in, ok := parseEntry(m.Values); ok && in.Term > last {
+					batch = append(batch, in)
+					top = max(top, in.Term)
 				}
+			}
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		merged := e.histories(ctx, last, top+1)
+		if len(merged) == 0 || merged[len(merged)-1].Term < top {
+			merged = append(merged, batch...) // histories unreachable: at least this node's
+			slices.SortFunc(merged, func(a, b Info) int { return cmp.Compare(a.Term, b.Term) })
+		}
+		for _, in := range merged {
+			if !emit(in) {
+				return
 			}
 		}
 	}
@@ -121,6 +196,48 @@ func (e *Elector) nextNode(ctx context.Context, node int, backoff *time.Duration
 	t.Stop()
 	*backoff = min(2**backoff, 2*time.Second)
 	return (node + 1) % len(e.nodes), "0"
+}
+
+// histories returns the announcements with after < term < before found in
+// any node's history, in term order. Each node gets one retry period.
+func (e *Elector) histories(ctx context.Context, after, before uint64) []Info {
+	type res struct{ ms []redis.XMessage }
+	ch := make(chan res, len(e.nodes))
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.retryPeriod)
+	e.wg.Add(len(e.nodes) + 1)
+	for _, n := range e.nodes {
+		go func() {
+			defer e.wg.Done()
+			ms, _ := n.XRange(rctx, e.history, "-", "+").Result()
+			ch <- res{ms}
+		}()
+	}
+	go func() { defer e.wg.Done(); <-rctx.Done() }() // keeps cancel's timer accounted
+	t := time.NewTimer(e.opts.retryPeriod)
+	defer t.Stop()
+	byTerm := map[uint64]Info{}
+collect:
+	for range e.nodes {
+		select {
+		case r := <-ch:
+			for _, m := range r.ms {
+				if in, ok := parseEntry(m.Values); ok && in.Term > after && in.Term < before {
+					byTerm[in.Term] = in
+				}
+			}
+		case <-t.C:
+			break collect
+		case <-ctx.Done():
+			break collect
+		}
+	}
+	cancel()
+	out := make([]Info, 0, len(byTerm))
+	for _, in := range byTerm {
+		out = append(out, in)
+	}
+	slices.SortFunc(out, func(a, b Info) int { return cmp.Compare(a.Term, b.Term) })
+	return out
 }
 
 func lastEntry(ctx context.Context, c redis.UniversalClient, stream string) (string, error) {

@@ -27,9 +27,11 @@ type Callbacks struct {
 // leadership, and returns once it is over and the callbacks have
 // returned: nil when OnStartedLeading returned (the leadership was
 // resigned), an error wrapping ErrLost when the leadership was lost, a
-// *PanicError when OnStartedLeading panicked (resigned too), or the
-// campaign's error (context ended, Elector closed). Call Run in a loop to
-// campaign again.
+// *PanicError when OnStartedLeading or OnStoppedLeading panicked (resigned
+// too), ctx's error when ctx ended (the leadership is resigned), or the
+// campaign's error (context ended, Elector closed). OnStartedLeading's
+// context carries ctx's values. A panic in OnNewLeader is logged and
+// ignored. Call Run in a loop to campaign again.
 func (e *Elector) Run(ctx context.Context, id string, cb Callbacks) error {
 	if cb.OnStartedLeading == nil {
 		return fmt.Errorf("%w: Callbacks.OnStartedLeading is required", ErrBadOption)
@@ -44,7 +46,14 @@ func (e *Elector) Run(ctx context.Context, id string, cb Callbacks) error {
 		go func() {
 			defer obs.Done()
 			for in := range ch {
-				cb.OnNewLeader(in)
+				func() {
+					defer func() {
+						if r := recover(); r != nil {
+							e.log.Error("redisleader: OnNewLeader panicked", "group", e.group, "panic", r)
+						}
+					}()
+					cb.OnNewLeader(in)
+				}()
 			}
 		}()
 	}
@@ -54,6 +63,12 @@ func (e *Elector) Run(ctx context.Context, id string, cb Callbacks) error {
 	}
 	var panicked *PanicError
 	finished := make(chan struct{})
+	// The leader's context carries Run's values and ends with the
+	// leadership or with Run's context.
+	lctx, lcancel := context.WithCancelCause(ctx)
+	defer lcancel(nil)
+	stopLink := context.AfterFunc(ld.Context(), func() { lcancel(context.Cause(ld.Context())) })
+	defer stopLink()
 	go func() {
 		defer close(finished)
 		defer func() {
@@ -61,24 +76,52 @@ func (e *Elector) Run(ctx context.Context, id string, cb Callbacks) error {
 				panicked = &PanicError{Value: r, Stack: debug.Stack()}
 			}
 		}()
-		cb.OnStartedLeading(ld.Context())
+		cb.OnStartedLeading(&runContext{Context: lctx, ld: ld, cancel: lcancel})
 	}()
 	select {
 	case <-finished:
 	case <-ld.Done():
+	case <-ctx.Done():
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.retryPeriod)
 	ld.Resign(rctx)
 	cancel()
+	lcancel(ErrResigned)
 	<-finished
 	if cb.OnStoppedLeading != nil {
-		cb.OnStoppedLeading()
+		func() {
+			defer func() {
+				if r := recover(); r != nil && panicked == nil {
+					panicked = &PanicError{Value: r, Stack: debug.Stack()}
+				}
+			}()
+			cb.OnStoppedLeading()
+		}()
 	}
 	switch {
 	case panicked != nil:
 		return panicked
 	case errors.Is(context.Cause(ld.Context()), ErrLost):
 		return fmt.Errorf("redisleader: %q term %d: %w", e.group, ld.term, ErrLost)
+	case ctx.Err() != nil:
+		return ctx.Err()
 	}
 	return nil
+}
+
+// runContext is the leader callback's context: Run's context, ended with
+// the leadership; Err reads the leadership's deadline on the monotonic
+// clock, like Leadership.Context.
+type runContext struct {
+	context.Context
+	ld     *Leadership
+	cancel context.CancelCauseFunc
+}
+
+func (c *runContext) Err() error {
+	if err := c.ld.Err(); err != nil {
+		c.ld.end(err)
+		c.cancel(err)
+	}
+	return c.Context.Err()
 }

@@ -238,7 +238,7 @@ func (lk *Lock) Extend(ctx context.Context, ttl time.Duration) error {
 	}
 	l := lk.l
 	start := time.Now()
-	ks := []string{l.lockKey(lk.name), l.fenceKey(lk.name)}
+	ks := []string{l.lockKey(lk.name)}
 	ctx, cancel := context.WithDeadline(ctx, lk.Deadline())
 	defer cancel()
 	ch := make(chan opReply, len(l.nodes))
@@ -246,7 +246,7 @@ func (lk *Lock) Extend(ctx context.Context, ttl time.Duration) error {
 	for i := range l.nodes {
 		go func() {
 			defer l.wg.Done()
-			v, err := extendScript.Run(context.WithoutCancel(ctx), l.nodes[i].client, ks, lk.value, ttl.Milliseconds(), lk.token).Int64()
+			v, err := extendScript.Run(context.WithoutCancel(ctx), l.nodes[i].client, ks, lk.value, ttl.Milliseconds()).Int64()
 			ch <- opReply{i, err == nil && v == 1, err}
 		}()
 	}

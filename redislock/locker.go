@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -113,7 +114,7 @@ func New(nodes []redis.UniversalClient, opts ...Option) (*Locker, error) {
 	}
 	seen := map[string]int{}
 	for i, c := range nodes {
-		if c == nil {
+		if c == nil || (reflect.ValueOf(c).Kind() == reflect.Pointer && reflect.ValueOf(c).IsNil()) {
 			return nil, fmt.Errorf("%w: node %d is nil", ErrBadOption, i)
 		}
 		n := node{client: c, addr: fmt.Sprintf("node %d", i)}
@@ -302,7 +303,10 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions) (*Lock
 			replies <- l.acquireOn(nctx, i, ks, value, ttl, proposal)
 		}()
 	}
-	validity := time.NewTimer(time.Until(deadline))
+	// A node that has not answered after a tenth of the TTL counts as
+	// failed (as the Redlock description advises): waiting out the whole
+	// validity for a dead node would stall a tie between two clients.
+	validity := time.NewTimer(min(time.Until(deadline), max(ttl/10, 50*time.Millisecond)))
 	defer validity.Stop()
 	var (
 		oks      []nodeReply
@@ -488,8 +492,8 @@ func (l *Locker) tryOne(ctx context.Context, name string, ks []string, value str
 	return lk, 0, nil
 }
 
-// errSlow reports nodes that did not answer within the lock's validity.
-var errSlow = errors.New("redislock: no answer within the lock's validity")
+// errSlow reports nodes that did not answer within a tenth of the TTL.
+var errSlow = errors.New("redislock: no answer within a tenth of the TTL")
 
 // raise runs the second fencing round on the given nodes and returns how
 // many succeeded, returning as soon as need have or ctx ends.
