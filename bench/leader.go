@@ -83,23 +83,23 @@ func newBenchElector(nodes []*redistest.Node, lease, renew, retry time.Duration)
 		redisleader.WithLeaseDuration(lease), redisleader.WithRenewDeadline(renew), redisleader.WithRetryPeriod(retry))
 }
 
-type elected struct {
+type leaderElected struct {
 	ld  *redisleader.Leadership
 	at  time.Time
 	err error
 }
 
-func campaign(ctx context.Context, e *redisleader.Elector, id string) <-chan elected {
-	ch := make(chan elected, 1)
+func campaignTimed(ctx context.Context, e *redisleader.Elector, id string) <-chan leaderElected {
+	ch := make(chan leaderElected, 1)
 	go func() {
 		ld, err := e.Campaign(ctx, id)
-		ch <- elected{ld, time.Now(), err}
+		ch <- leaderElected{ld, time.Now(), err}
 	}()
 	return ch
 }
 
-// short formats a number of milliseconds in three digits or fewer.
-func short(ms float64) string {
+// shortMs formats milliseconds: three significant digits, whole ones from 100 up.
+func shortMs(ms float64) string {
 	if ms >= 100 {
 		return strconv.FormatFloat(ms, 'f', 0, 64)
 	}
@@ -111,7 +111,7 @@ func latencyResult(ds []time.Duration) result {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	return result{
 		value: ms(percentile(ds, 99)), unit: "ms",
-		extra: fmt.Sprintf("p50 %s max %s n=%d", short(ms(percentile(ds, 50))), short(ms(percentile(ds, 100))), len(ds)),
+		extra: fmt.Sprintf("p50 %s max %s n=%d", shortMs(ms(percentile(ds, 50))), shortMs(ms(percentile(ds, 100))), len(ds)),
 	}
 }
 
@@ -137,7 +137,7 @@ func leaderHandover(e *env) (comparison, error) {
 	for i := range *leaderHandoverTrials {
 		next := (i + 1) % 2
 		wctx, cancel := context.WithTimeout(ctx, handoverLease/2) // a lease expiry would be a failure
-		got := campaign(wctx, es[next], "c"+strconv.Itoa(next))
+		got := campaignTimed(wctx, es[next], "c"+strconv.Itoa(next))
 		time.Sleep(50 * time.Millisecond) // the candidate queues and subscribes
 		start := time.Now()
 		if err := ld.Resign(ctx); err != nil {
@@ -191,7 +191,7 @@ func leaderFailover(e *env) (comparison, error) {
 			return comparison{}, fmt.Errorf("trial %d: %w", i, err)
 		}
 		wctx, cancel := context.WithTimeout(ctx, 3*failoverLease)
-		got := campaign(wctx, b, "b")
+		got := campaignTimed(wctx, b, "b")
 		time.Sleep(2*failoverRetry + rand.N(failoverRetry)) // a random phase of the renewals
 		select {
 		case r := <-got:
