@@ -35,6 +35,11 @@ func (w *Worker) HandleCommand(name string, fn func(ctx context.Context) error) 
 			msg = "err:" + err.Error()
 		}
 		key := w.k.reply(run)
+		// Report even when fn ran out of time: the handler's context may
+		// have ended, the report must not.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		ctx = rctx
 		_, err := w.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.RPush(ctx, key, index+":"+msg)
 			p.PExpire(ctx, key, time.Hour)
@@ -88,7 +93,9 @@ func (p *Producer) RunCommand(ctx context.Context, queue, name string, n int, ti
 		if left <= 0 {
 			break
 		}
-		v, err := p.client.BLPop(ctx, min(left, time.Second)+time.Millisecond, key).Result()
+		// BLPOP takes fractional seconds (go-redis's BLPop rounds up to 1s).
+		wait := min(left, time.Second).Seconds()
+		v, err := p.client.Do(ctx, "BLPOP", key, strconv.FormatFloat(max(wait, 0.01), 'f', 3, 64)).StringSlice()
 		if errors.Is(err, redis.Nil) {
 			continue
 		}
@@ -97,6 +104,9 @@ func (p *Producer) RunCommand(ctx context.Context, queue, name string, n int, ti
 				return fmt.Errorf("redistask: command %q: %w", name, ctx.Err())
 			}
 			return err
+		}
+		if len(v) != 2 {
+			continue
 		}
 		idx, msg, _ := strings.Cut(v[1], ":")
 		i, err := strconv.Atoi(idx)

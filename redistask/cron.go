@@ -18,7 +18,10 @@ type Schedule interface {
 // duration since the Unix epoch), "@hourly", "@daily", or a cron spec with
 // 5 fields (minute hour day-of-month month day-of-week) or 6 (seconds
 // first). Fields take *, lists (1,5), ranges (1-5) and steps (*/15, 1-30/5);
-// day-of-week 0 or 7 is Sunday. Cron specs are read in UTC.
+// day-of-week 0 or 7 is Sunday. Cron specs are read in UTC. Unlike
+// classic cron, day-of-month and day-of-week must both match when both are
+// restricted ("0 0 13 * 5" is Friday the 13th). A spec that never fires
+// is an error.
 func ParseSchedule(spec string) (Schedule, error) {
 	spec = strings.TrimSpace(spec)
 	switch {
@@ -51,6 +54,9 @@ func ParseSchedule(spec string) (Schedule, error) {
 	}
 	if c[5]&(1<<7) != 0 {
 		c[5] |= 1 // 7 is Sunday too
+	}
+	if c.Next(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)).IsZero() {
+		return nil, fmt.Errorf("%w: schedule %q never fires (day-of-month and month never meet)", ErrBadOption, spec)
 	}
 	return c, nil
 }

@@ -38,7 +38,8 @@
 //
 // # Throughput
 //
-// A worker reads up to WithBatch tasks per XREADGROUP (default 64) while
+// A worker reads up to WithBatch tasks per XREADGROUP (default: the pool
+// size) while
 // its handlers are busy, so the next tasks are at hand when a handler
 // frees; it holds at most pool + batch tasks, and the ones waiting for a
 // handler are heartbeated like running ones. Acknowledgements of tasks

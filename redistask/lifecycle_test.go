@@ -45,8 +45,8 @@ func TestReclaimFromDeadConsumer(t *testing.T) {
 				return len(ran) == 5
 			})
 			for p, a := range ran {
-				if a != 2 {
-					t.Errorf("task %s ran as attempt %d, want 2 (the dead consumer's delivery counts)", p, a)
+				if a != 1 {
+					t.Errorf("task %s ran as attempt %d, want 1 (attempts count handler runs that ended, not deliveries)", p, a)
 				}
 			}
 			waitFor(t, 5*time.Second, "nothing pending", func() bool {
@@ -355,4 +355,31 @@ func TestInspectorAdmin(t *testing.T) {
 	if st.InFlight["busy"] != 1 || st.Pending != 1 || st.OldestAge <= 0 {
 		t.Fatalf("stats %+v", st)
 	}
+}
+
+// A task delivered far more often than MaxAttempts allows (it keeps
+// killing its workers) is dead-lettered instead of reclaimed forever.
+func TestCrashLoopGuard(t *testing.T) {
+	ctx := t.Context()
+	c := oneBackend.client(t)
+	p := newProducer(t, c)
+	k, _ := newQueueKeys(p.keys, "q")
+	id, err := p.Push(ctx, "q", Task{Name: "poison", MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ensureGroup(ctx, c, k.stream)
+	c.XReadGroup(ctx, &redis.XReadGroupArgs{Group: group, Consumer: "dead", Streams: []string{k.stream, ">"}, Count: 1})
+	// As if it had been delivered to dying workers ten times.
+	if err := c.Do(ctx, "XCLAIM", k.stream, group, "dead", 0, id, "RETRYCOUNT", 10).Err(); err != nil {
+		t.Fatal(err)
+	}
+	w := newWorker(t, c, "q", WithVisibilityTimeout(100*time.Millisecond))
+	w.Handle("poison", func(context.Context, *Task) error { t.Error("a crash-looping task ran again"); return nil })
+	runWorker(t, w)
+	in, _ := NewInspector(c, WithInspectorPrefix(prefix(t)))
+	waitFor(t, 10*time.Second, "dead-lettered", func() bool {
+		d, _ := in.Dead(ctx, "q", 10)
+		return len(d) == 1 && d[0].Reason == "reclaimed"
+	})
 }

@@ -80,6 +80,12 @@ func (s *Scheduler) Add(name, spec string, t Task) error {
 	if name == "" || t.Name == "" {
 		return fmt.Errorf("%w: empty periodic or task name", ErrInvalidName)
 	}
+	if t.ID != "" || t.Delay != 0 || !t.RunAt.IsZero() {
+		return fmt.Errorf("%w: a periodic task cannot have an ID, Delay or RunAt (each tick is enqueued once already)", ErrBadOption)
+	}
+	if len(t.Payload) > DefaultMaxPayload {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(t.Payload), DefaultMaxPayload)
+	}
 	sched, err := ParseSchedule(spec)
 	if err != nil {
 		return err
