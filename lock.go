@@ -72,6 +72,9 @@ func (s *Sync) Locker() (*redislock.Locker, error) {
 // FencedStore returns a redislock.FencedStore on the shared client, under
 // the facade's prefix.
 func (s *Sync) FencedStore() (*redislock.FencedStore, error) {
+	if s.isClosed() {
+		return nil, ErrClosed
+	}
 	return redislock.NewFencedStore(s.client, s.Prefix())
 }
 

@@ -131,9 +131,11 @@ func (s *Sync) isClosed() bool {
 	return s.closed
 }
 
-// Close stops every background goroutine the facade started (watchdogs,
-// subscriptions, worker loops) in the reverse order they were started and
-// waits for them. It does not close the Redis clients, which the caller
+// Close stops every background goroutine the facade started (lock
+// watchdogs and subscriptions, elections and observers, Follow, Redis
+// clocks) in the reverse order they were started and waits for them.
+// Loops the caller runs (Worker.Run, Scheduler.Run, event consumers) end
+// with the context the caller gave them. It does not close the Redis clients, which the caller
 // owns. Close is idempotent; it returns the errors of the closers joined.
 func (s *Sync) Close() error {
 	s.mu.Lock()

@@ -113,6 +113,9 @@ func (t *localTask) Run(c Command) error {
 
 // Producer returns a redistask.Producer on the shared client and prefix.
 func (s *Sync) Producer(opts ...redistask.ProducerOption) (*redistask.Producer, error) {
+	if s.isClosed() {
+		return nil, ErrClosed
+	}
 	return redistask.NewProducer(s.client, append([]redistask.ProducerOption{redistask.WithProducerPrefix(s.Prefix())}, opts...)...)
 }
 
@@ -120,12 +123,18 @@ func (s *Sync) Producer(opts ...redistask.ProducerOption) (*redistask.Producer, 
 // prefix. Register handlers, then Run it; Close does not stop it (cancel
 // the context given to Run).
 func (s *Sync) Worker(queue string, opts ...redistask.WorkerOption) (*redistask.Worker, error) {
+	if s.isClosed() {
+		return nil, ErrClosed
+	}
 	opts = append([]redistask.WorkerOption{redistask.WithWorkerPrefix(s.Prefix()), redistask.WithWorkerLogger(s.opts.logger)}, opts...)
 	return redistask.NewWorker(s.client, queue, opts...)
 }
 
 // Inspector returns a redistask.Inspector on the shared client and prefix.
 func (s *Sync) Inspector() (*redistask.Inspector, error) {
+	if s.isClosed() {
+		return nil, ErrClosed
+	}
 	return redistask.NewInspector(s.client, redistask.WithInspectorPrefix(s.Prefix()))
 }
 
