@@ -63,7 +63,9 @@ func run_(ctx context.Context, fn func(context.Context) error) (err error) {
 // run succeeded; otherwise the runs' errors joined (each "run i: ..."),
 // and, on timeout, an error wrapping ErrTimeout naming the runs that never
 // reported (no worker registered the name, or none is running). Runs of
-// concurrent calls never mix: each call has its own reply key.
+// concurrent calls never mix: each call has its own reply key. Runs that
+// did not report in time are not withdrawn: a worker that starts later
+// still executes them (their reports are then discarded).
 func (p *Producer) RunCommand(ctx context.Context, queue, name string, n int, timeout time.Duration) error {
 	if n <= 0 || timeout <= 0 {
 		return fmt.Errorf("%w: need n > 0 and a positive timeout", ErrBadOption)

@@ -121,6 +121,9 @@ type DeadTask struct {
 
 // Dead lists up to n dead tasks, oldest first.
 func (in *Inspector) Dead(ctx context.Context, queue string, n int64) ([]DeadTask, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("%w: list %d dead tasks", ErrBadOption, n)
+	}
 	k, err := newQueueKeys(in.keys, queue)
 	if err != nil {
 		return nil, err
@@ -161,6 +164,9 @@ func (in *Inspector) RequeueDead(ctx context.Context, queue, id string) (string,
 	k, err := newQueueKeys(in.keys, queue)
 	if err != nil {
 		return "", err
+	}
+	if _, ok := idTime(id); !ok {
+		return "", fmt.Errorf("%w: dead task %q in %q (not an entry id)", ErrNotFound, id, queue)
 	}
 	ms, err := in.client.XRangeN(ctx, k.dead, id, id, 1).Result()
 	if err != nil {

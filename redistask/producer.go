@@ -52,8 +52,8 @@ func NewProducer(client redis.UniversalClient, opts ...ProducerOption) (*Produce
 	if p.keys.Prefix() == "" {
 		return nil, fmt.Errorf("%w: invalid prefix", ErrBadOption)
 	}
-	if p.maxPayload <= 0 || p.dedupe <= 0 {
-		return nil, fmt.Errorf("%w: MaxPayload and DedupeWindow must be positive", ErrBadOption)
+	if p.maxPayload <= 0 || p.dedupe < time.Millisecond {
+		return nil, fmt.Errorf("%w: MaxPayload must be positive and DedupeWindow at least 1ms", ErrBadOption)
 	}
 	return p, nil
 }

@@ -156,7 +156,8 @@ func defaultBackoff(attempt int, _ error) time.Duration {
 }
 
 // Handle registers h for tasks named name. It returns ErrInvalidName for
-// an empty name, and an error once Run has started.
+// an empty name, and ErrBadOption for a name registered before or once
+// Run has started.
 func (w *Worker) Handle(name string, h Handler) error {
 	if name == "" || h == nil {
 		return fmt.Errorf("%w: empty task name or nil handler", ErrInvalidName)
@@ -165,6 +166,9 @@ func (w *Worker) Handle(name string, h Handler) error {
 	defer w.mu.Unlock()
 	if w.running {
 		return fmt.Errorf("%w: Handle after Run", ErrBadOption)
+	}
+	if _, dup := w.handlers[name]; dup {
+		return fmt.Errorf("%w: a handler for %q is already registered", ErrBadOption, name)
 	}
 	w.handlers[name] = h
 	return nil
@@ -384,6 +388,9 @@ func (w *Worker) process(m redis.XMessage, deliveries int64) bool {
 		w.dead(m.ID, raw, &Task{}, "corrupt", err.Error())
 		return false
 	}
+	if t.ID == "" {
+		t.ID = m.ID // the first push's entry id identifies the task, also in its retries
+	}
 	t.Attempt++ // attempts count handler runs that ended (retries), not deliveries
 	// A task delivered far more often than it may be attempted keeps
 	// killing or stalling its workers: stop it. Deliveries also count
@@ -446,6 +453,9 @@ func (w *Worker) dead(id, raw string, t *Task, reason, msg string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := deadScript.Run(ctx, w.client, []string{w.k.stream, w.k.dead}, group, id, raw, reason, msg, time.Now().UnixMilli(), w.deadMax).Err()
+	if errors.Is(err, redis.Nil) {
+		return // finished by another worker meanwhile
+	}
 	if err != nil {
 		w.log.Warn("redistask: could not dead-letter; the task stays pending", "id", id, "err", err)
 		return

@@ -8,7 +8,11 @@
 -- ARGV[5]  last error
 -- ARGV[6]  time of death, unix ms
 -- ARGV[7]  dead-letter stream length to keep (approximate)
--- Returns  the dead-letter entry id.
+-- Returns  the dead-letter entry id, or false when the entry is gone
+--          (another worker reclaimed and finished the task meanwhile).
+if ARGV[2] ~= '' and #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) == 0 then
+  return false
+end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*',
   't', ARGV[3], 'reason', ARGV[4], 'error', ARGV[5], 'died', ARGV[6], 'from', ARGV[2])
 if ARGV[2] ~= '' then
