@@ -7,10 +7,11 @@
 // resource name; every key of one resource therefore hashes on the same tag,
 // whatever bytes the resource name holds (Redis ends the tag at the first "}"
 // after the first "{", which is the same position for every key of the
-// resource). A name that starts with '}' or '\\' is written with a leading
-// '\\', so the tag is never empty (an empty tag would make Redis hash the whole
-// key) and distinct names stay distinct keys. An empty resource name is
-// rejected by the packages before a key is built.
+// resource). Every '}' and '\\' of a name is written with a leading '\\', so
+// the tag is never empty (an empty tag would make Redis hash the whole key)
+// and the name always ends at the first unescaped '}': distinct names stay
+// distinct keys whatever follows them. An empty resource name is rejected
+// by the packages before a key is built.
 package keys
 
 import (
@@ -65,13 +66,16 @@ func ValidatePrefix(prefix string) error {
 func (s Space) Prefix() string { return s.prefix }
 
 // Key returns <prefix>:<kind>:{<resource>} followed by ":<part>" for each
-// part. It panics on an empty resource: callers validate names first, and
-// an empty hash tag would scatter a resource's keys over slots.
+// part, with '}' and '\\' in the resource escaped by a backslash, so the
+// resource always ends at the first unescaped '}': two different
+// resources never build the same key, whatever their parts. It panics on
+// an empty resource: callers validate names first, and an empty hash tag
+// would scatter a resource's keys over slots.
 func (s Space) Key(kind, resource string, parts ...string) string {
 	if resource == "" {
 		panic("keys: empty resource name")
 	}
-	n := len(s.prefix) + len(kind) + len(resource) + 5
+	n := len(s.prefix) + len(kind) + 2*len(resource) + 4
 	for _, p := range parts {
 		n += len(p) + 1
 	}
@@ -81,10 +85,12 @@ func (s Space) Key(kind, resource string, parts ...string) string {
 	b.WriteByte(':')
 	b.WriteString(kind)
 	b.WriteString(":{")
-	if resource != "" && (resource[0] == '}' || resource[0] == '\\') {
-		b.WriteByte('\\')
+	for i := 0; i < len(resource); i++ {
+		if c := resource[i]; c == '}' || c == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(resource[i])
 	}
-	b.WriteString(resource)
 	b.WriteByte('}')
 	for _, p := range parts {
 		b.WriteByte(':')
@@ -108,19 +114,24 @@ func (s Space) Resource(kind, key string) (string, bool) {
 		return "", false
 	}
 	rest := key[len(head):]
-	// The resource may itself contain '}': the key's own closing brace is the
-	// last one, because parts never contain braces.
-	i := strings.LastIndexByte(rest, '}')
-	if i < 0 {
-		return "", false
+	var b strings.Builder
+	for i := 0; i < len(rest); i++ {
+		switch c := rest[i]; {
+		case c == '\\' && i+1 < len(rest) && (rest[i+1] == '}' || rest[i+1] == '\\'):
+			b.WriteByte(rest[i+1])
+			i++
+		case c == '\\':
+			return "", false // Key never writes a lone backslash
+		case c == '}':
+			if b.Len() == 0 || (i+1 < len(rest) && rest[i+1] != ':') {
+				return "", false
+			}
+			return b.String(), true
+		default:
+			b.WriteByte(c)
+		}
 	}
-	res := rest[:i]
-	if len(res) >= 2 && res[0] == '\\' && (res[1] == '}' || res[1] == '\\') {
-		res = res[1:]
-	} else if res == "" || res[0] == '}' || res[0] == '\\' {
-		return "", false // Key never builds these
-	}
-	return res, true
+	return "", false
 }
 
 // Lock keys (package redislock).

@@ -118,3 +118,20 @@ func TestResourceRejectsForeignKeys(t *testing.T) {
 		}
 	}
 }
+
+// A name with "}:" cannot forge another resource's key: queue "q}:unique:x"
+// and queue "q"'s part "unique:x}:stream" build different keys.
+func TestNoCollisionThroughBraces(t *testing.T) {
+	s := Must("sync")
+	a := s.Key("task", "q}:unique:x", "stream")
+	b := s.Key("task", "q", "unique", "x}:stream")
+	if a == b {
+		t.Fatalf("two resources share key %q", a)
+	}
+	if r, ok := s.Resource("task", a); !ok || r != "q}:unique:x" {
+		t.Fatalf("Resource(%q) = %q %v", a, r, ok)
+	}
+	if r, ok := s.Resource("task", b); !ok || r != "q" {
+		t.Fatalf("Resource(%q) = %q %v", b, r, ok)
+	}
+}
