@@ -77,11 +77,13 @@ func (p *Producer) prepare(t *Task) (string, int64, error) {
 	}
 	c.Attempt, c.LastError, c.EnqueuedAt = 0, "", now
 	var at int64
+	// Run-at times are rounded up to the millisecond: never early.
+	ceilMs := func(t time.Time) int64 { return (t.UnixNano() + int64(time.Millisecond) - 1) / int64(time.Millisecond) }
 	switch {
 	case !t.RunAt.IsZero() && t.RunAt.After(now):
-		at = t.RunAt.UnixMilli()
+		at = ceilMs(t.RunAt)
 	case t.RunAt.IsZero() && t.Delay > 0:
-		at = now.Add(t.Delay).UnixMilli()
+		at = ceilMs(now.Add(t.Delay))
 	}
 	return encode(&c), at, nil
 }
