@@ -269,9 +269,10 @@ func (c *Clock) CommitWait(ctx context.Context, t time.Time) error {
 		if r.After(t) {
 			return nil
 		}
-		// Earliest advances at (1 - drift) of the monotonic rate.
+		// Earliest advances at (1 - drift) of the monotonic rate. Wake at
+		// least every 100ms to notice the clock becoming unsynchronized.
 		d := time.Duration(float64(t.Sub(r.Earliest))/(1-c.drift)) + time.Microsecond
-		timer := time.NewTimer(d)
+		timer := time.NewTimer(min(d, 100*time.Millisecond))
 		select {
 		case <-ctx.Done():
 			timer.Stop()

@@ -30,7 +30,7 @@ const (
 // 1970 or after the 48-bit range.
 func NewTimestamp(physical time.Time, logical uint16) (Timestamp, error) {
 	ms := physical.UnixMilli()
-	if ms < 0 || ms > maxPhysical {
+	if physical.Unix() >= 1<<53 || physical.Unix() < 0 || ms < 0 || ms > maxPhysical {
 		return 0, fmt.Errorf("%w: %v outside the 48-bit millisecond range", ErrInvalidTimestamp, physical)
 	}
 	return pack(ms, logical), nil

@@ -447,7 +447,12 @@ func (s *NTPSource) combine(now time.Duration, env Env) (Sample, error) {
 		if !ok {
 			continue
 		}
-		heard = heard || sv.reach&0b111 != 0
+		if sv.reach&0b111 == 0 {
+			// Silent for its last 3 polls: it counts against the
+			// majority, not for it.
+			continue
+		}
+		heard = true
 		el := now - smp.mono
 		c := smp.unix + int64(el)
 		e := int64(smp.err + env.Age(el))
@@ -476,8 +481,8 @@ func (s *NTPSource) combine(now time.Duration, env Env) (Sample, error) {
 		}
 	}
 	if !sel.majority {
-		return Sample{}, fmt.Errorf("%w: at most %d of %d server(s) agree (%d with a usable sample), %d needed: %w",
-			ErrNoMajority, sel.count, live, len(ivs), need, errors.Join(errs...))
+		return Sample{}, fmt.Errorf("%w: at most %d of %d server(s) agree (%d answering with a usable sample), %d needed%s",
+			ErrNoMajority, sel.count, live, len(ivs), need, causes(errs))
 	}
 	mid := sel.lo + (sel.hi-sel.lo)/2
 	return Sample{Mono: now, Time: time.Unix(0, mid).UTC(), Error: time.Duration(sel.hi - mid)}, nil
@@ -528,4 +533,12 @@ func (s *NTPSource) Servers() []ServerStatus {
 		out[i] = st
 	}
 	return out
+}
+
+// causes formats the servers' errors for a message, or nothing.
+func causes(errs []error) string {
+	if len(errs) == 0 {
+		return ""
+	}
+	return ": " + errors.Join(errs...).Error()
 }
