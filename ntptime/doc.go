@@ -29,7 +29,8 @@
 //
 // Status is Synchronized after a successful synchronization, Holdover
 // (free-running) when the last one failed or none has completed for twice
-// the poll interval (the bound keeps widening at the drift rate), and
+// the poll interval plus one second (the bound keeps widening at the drift
+// rate), and
 // Unsynchronized before the first one or once the bound passes the
 // tolerance (WithMaxError, default 1s). CommitWait(ctx, t) returns once t
 // is surely past, as Spanner's commit wait does.

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"slices"
+	"strconv"
+	"strings"
 	stdsync "sync"
 	"time"
 
@@ -137,12 +139,16 @@ func NewNTP(opts ...NTPOption) (*NTPSource, error) {
 		return nil, fmt.Errorf("ntptime: WithSamplesKept(%d): need at least 1", o.kept)
 	}
 	s := &NTPSource{o: o, dial: dialUDP}
-	seen := map[string]bool{}
+	seen := map[string]string{}
 	for _, a := range o.servers {
-		if a == "" || seen[a] {
-			return nil, fmt.Errorf("ntptime: WithServer: empty or duplicate server %q", a)
+		key, err := serverKey(a)
+		if err != nil {
+			return nil, fmt.Errorf("ntptime: WithServer: %w", err)
 		}
-		seen[a] = true
+		if prev, dup := seen[key]; dup {
+			return nil, fmt.Errorf("ntptime: WithServer: %q and %q are the same server", prev, a)
+		}
+		seen[key] = a
 		s.servers = append(s.servers, &server{addr: a, poll: o.minPoll, burst: o.burst})
 	}
 	return s, nil
@@ -541,4 +547,28 @@ func causes(errs []error) string {
 		return ""
 	}
 	return ": " + errors.Join(errs...).Error()
+}
+
+// serverKey normalises a server address ("host" or "host:port", port 123
+// by default) so that one server listed twice is noticed: each server is
+// one vote in the majority.
+func serverKey(addr string) (string, error) {
+	if addr == "" {
+		return "", fmt.Errorf("empty server address")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		if strings.ContainsAny(addr, "[]") || strings.Count(addr, ":") == 1 {
+			return "", fmt.Errorf("malformed server address %q: %v", addr, err)
+		}
+		host, port = strings.Trim(addr, "[]"), "123" // no port given
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n <= 0 || n > 65535 || host == "" {
+		return "", fmt.Errorf("malformed server address %q", addr)
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		host = ip.String()
+	}
+	return strings.ToLower(host) + ":" + strconv.Itoa(n), nil
 }

@@ -305,3 +305,24 @@ func TestNewNTPValidates(t *testing.T) {
 		t.Fatalf("NewNTP() = %v, want ErrNoServers", err)
 	}
 }
+
+func TestServerAddressesNormalised(t *testing.T) {
+	for _, tc := range []struct {
+		servers []string
+		ok      bool
+	}{
+		{[]string{"127.0.0.1", "127.0.0.1:123"}, false},
+		{[]string{"127.0.0.1:11124", "127.0.0.1:011124"}, false},
+		{[]string{"[::1]:123", "::1"}, false},
+		{[]string{"Time.Example:123", "time.example"}, false},
+		{[]string{"[::1"}, false},
+		{[]string{"host:-5"}, false},
+		{[]string{"host:abc"}, false},
+		{[]string{"127.0.0.1:11121", "127.0.0.1:11122"}, true},
+	} {
+		_, err := NewNTP(WithServer(tc.servers...))
+		if (err == nil) != tc.ok {
+			t.Errorf("NewNTP(%q) = %v, want ok=%v", tc.servers, err, tc.ok)
+		}
+	}
+}
