@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/go-sync/sync/internal/redistest"
 	stdsync "sync"
 	"sync/atomic"
 	"testing"
@@ -201,7 +202,7 @@ func TestCrashAndJoin(t *testing.T) {
 			if b.name == "cluster" {
 				masters := map[string]bool{}
 				for p := range tp.Partitions() {
-					n, err := cluster.NodeFor(t.Context(), tp.StreamKey(p))
+					n, err := redistest.SharedClusterNodes().NodeFor(t.Context(), tp.StreamKey(p))
 					if err != nil {
 						t.Fatal(err)
 					}

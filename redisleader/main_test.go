@@ -2,7 +2,6 @@ package redisleader
 
 import (
 	"context"
-	stdsync "sync"
 	"testing"
 	"time"
 
@@ -11,7 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-func TestMain(m *testing.M) { redistest.Main(m, stopSharedCluster) }
+func TestMain(m *testing.M) { redistest.Main(m, nil) }
 
 type backend struct {
 	name  string
@@ -38,29 +37,7 @@ var (
 	allBackends = []backend{miniBackend, oneBackend, threeBackend, clusterBackend}
 )
 
-var (
-	clusterOnce stdsync.Once
-	cluster     *redistest.RedisCluster
-	clusterErr  error
-)
-
-func sharedCluster(t *testing.T) *redis.ClusterClient {
-	t.Helper()
-	redistest.Require(t)
-	clusterOnce.Do(func() { cluster, clusterErr = redistest.StartCluster(3, 1) })
-	if clusterErr != nil {
-		t.Fatalf("cluster unavailable: %v", clusterErr)
-	}
-	c := cluster.Client()
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func stopSharedCluster() {
-	if cluster != nil {
-		cluster.Stop(false)
-	}
-}
+func sharedCluster(t *testing.T) *redis.ClusterClient { return redistest.SharedCluster(t) }
 
 // fast timings for tests: lease 600ms, renew deadline 400ms, retry 100ms.
 var fast = []Option{WithLeaseDuration(600 * time.Millisecond), WithRenewDeadline(400 * time.Millisecond), WithRetryPeriod(100 * time.Millisecond)}

@@ -8,7 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-func TestMain(m *testing.M) { redistest.Main(m, stopSharedCluster) }
+func TestMain(m *testing.M) { redistest.Main(m, nil) }
 
 // backend is a node set a test runs against.
 type backend struct {

@@ -12,7 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-func TestMain(m *testing.M) { redistest.Main(m, stopSharedCluster) }
+func TestMain(m *testing.M) { redistest.Main(m, nil) }
 
 type backend struct {
 	name   string
@@ -33,29 +33,7 @@ var (
 	allBackends    = []backend{miniBackend, oneBackend, clusterBackend}
 )
 
-var (
-	clusterOnce stdsync.Once
-	cluster     *redistest.RedisCluster
-	clusterErr  error
-)
-
-func sharedCluster(t *testing.T) *redis.ClusterClient {
-	t.Helper()
-	redistest.Require(t)
-	clusterOnce.Do(func() { cluster, clusterErr = redistest.StartCluster(3, 1) })
-	if clusterErr != nil {
-		t.Fatalf("cluster unavailable: %v", clusterErr)
-	}
-	c := cluster.Client()
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func stopSharedCluster() {
-	if cluster != nil {
-		cluster.Stop(false)
-	}
-}
+func sharedCluster(t *testing.T) *redis.ClusterClient { return redistest.SharedCluster(t) }
 
 func prefix(t *testing.T) string {
 	b := []byte("t" + t.Name())

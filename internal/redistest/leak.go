@@ -21,13 +21,14 @@ func LeakOptions() []goleak.Option {
 // VerifyTestMain runs the tests and fails if any goroutine outlives them.
 func VerifyTestMain(m *testing.M) { goleak.VerifyTestMain(m, LeakOptions()...) }
 
-// Main runs the tests, then teardown (which stops servers shared by the
-// package's tests), then checks that no goroutine outlived the tests.
+// Main runs the tests, then teardown and the shared cluster's shutdown,
+// then checks that no goroutine outlived the tests.
 func Main(m *testing.M, teardown func()) {
 	code := m.Run()
 	if teardown != nil {
 		teardown()
 	}
+	stopShared()
 	if code == 0 {
 		if err := goleak.Find(LeakOptions()...); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
