@@ -39,10 +39,10 @@ vet:
 test: deps vet
 	REDIS_REQUIRED=1 $(GO) test -race -short -count=1 -timeout $(TEST_TIMEOUT) ./...
 
-## soak: the fault tests with long budgets
+## soak: the fault and safety tests with long budgets (minutes each)
 soak: deps
-	REDIS_REQUIRED=1 GO_SYNC_SOAK=1 $(GO) test -race -count=1 -timeout 60m -run 'Safety' -v ./... | tee /tmp/go-sync-soak.log; \
-	test $${PIPESTATUS[0]} -eq 0 && grep -q -- '--- PASS: TestSafety' /tmp/go-sync-soak.log
+	REDIS_REQUIRED=1 GO_SYNC_SOAK=1 $(GO) test -race -count=1 -timeout 90m -run 'Safety|Fault' -v ./... 2>&1 | tee /tmp/go-sync-soak.log; \
+	test $${PIPESTATUS[0]} -eq 0 && grep -q -- '--- PASS: TestSafety' /tmp/go-sync-soak.log && grep -q -- '--- PASS: TestFault' /tmp/go-sync-soak.log
 
 ## demo: the showcase on an embedded miniredis (REDIS_URL=redis://host:port/db for a real server)
 demo:
