@@ -55,7 +55,7 @@ func demoTime(ctx context.Context, client redis.UniversalClient, out io.Writer) 
 		r := redisClock.Now()
 		printReading("Redis TIME", r)
 		if i == 0 {
-			fmt.Fprintf(out, "%-22s %v (within ±%v)\n", "Redis clock - ours", time.Until(r.Best).Round(time.Microsecond), r.Bound().Round(time.Microsecond))
+			fmt.Fprintf(out, "%-22s %v (the Redis reading is good to ±%v; our local clock is not bounded that tightly)\n", "Redis clock - ours", time.Until(r.Best).Round(time.Microsecond), r.Bound().Round(time.Microsecond))
 		}
 		select {
 		case <-ctx.Done():
