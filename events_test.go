@@ -49,4 +49,3 @@ func TestFacadeEventsAndRedisClock(t *testing.T) {
 		t.Fatalf("Events after Close = %v", err)
 	}
 }
-

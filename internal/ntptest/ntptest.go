@@ -23,12 +23,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	stdsync "sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/beevik/ntp"
+	"github.com/go-sync/sync/internal/proc"
 )
 
 // InstallHint says what to install when chronyd or libfaketime is missing.
@@ -123,10 +122,7 @@ type Server struct {
 	Dir    string
 	Offset time.Duration // the offset it serves
 
-	mu     stdsync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-	paused bool
+	proc proc.Proc // the chronyd process
 }
 
 // Chrony starts a chronyd for the test and stops it when the test ends.
@@ -248,16 +244,10 @@ func (s *Server) start(bin string, cfg Config, env []string) error {
 	cmd.Dir = s.Dir
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	// The server dies with the test process even if the test crashes.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err := s.proc.Start(cmd); err != nil {
 		return fmt.Errorf("ntptest: start chronyd: %w", err)
 	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	s.mu.Lock()
-	s.cmd, s.exited, s.paused = cmd, exited, false
-	s.mu.Unlock()
+	exited := s.proc.Exited()
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -308,51 +298,23 @@ func FreeUDPPort() (int, error) {
 
 // Pause stops the server with SIGSTOP: its socket stays open but nothing
 // is answered.
-func (s *Server) Pause() error { return s.signal(syscall.SIGSTOP, true) }
+func (s *Server) Pause() error { return s.notRunning(s.proc.Pause()) }
 
 // Resume continues a paused server with SIGCONT.
-func (s *Server) Resume() error { return s.signal(syscall.SIGCONT, false) }
+func (s *Server) Resume() error { return s.notRunning(s.proc.Resume()) }
 
-func (s *Server) signal(sig syscall.Signal, paused bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil {
+func (s *Server) notRunning(err error) error {
+	if errors.Is(err, proc.ErrNotRunning) {
 		return fmt.Errorf("ntptest: chronyd %s is not running", s.Addr)
 	}
-	if err := s.cmd.Process.Signal(sig); err != nil {
-		return err
-	}
-	s.paused = paused
-	return nil
+	return err
 }
 
 // Kill sends SIGKILL and waits for the process to exit.
-func (s *Server) Kill() {
-	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
-	s.cmd, s.paused = nil, false
-	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	cmd.Process.Signal(syscall.SIGKILL)
-	<-exited
-}
+func (s *Server) Kill() { s.proc.Kill() }
 
 // Running reports whether the process is alive (paused counts as alive).
-func (s *Server) Running() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil {
-		return false
-	}
-	select {
-	case <-s.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (s *Server) Running() bool { return s.proc.Running() }
 
 // Stop kills the server; its directory is kept if keepDir is set.
 func (s *Server) Stop(keepDir bool) {
@@ -364,13 +326,5 @@ func (s *Server) Stop(keepDir bool) {
 
 // LogTail returns the last lines of the server's log.
 func (s *Server) LogTail(lines int) string {
-	b, err := os.ReadFile(filepath.Join(s.Dir, "chronyd.log"))
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
+	return proc.Tail(filepath.Join(s.Dir, "chronyd.log"), lines)
 }

@@ -26,9 +26,9 @@ import (
 	"strconv"
 	"strings"
 	stdsync "sync"
-	"syscall"
 	"time"
 
+	"github.com/go-sync/sync/internal/proc"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -61,10 +61,8 @@ type Node struct {
 	Port int
 	Dir  string
 
+	proc    proc.Proc // the redis-server process; Restart starts a new one
 	mu      stdsync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	paused  bool
 	clients []*redis.Client
 }
 
@@ -177,16 +175,10 @@ func (n *Node) args() []string {
 func (n *Node) start() error {
 	cmd := exec.Command("redis-server", n.args()...)
 	cmd.Dir = n.Dir
-	// The server dies with the test process even if the test crashes.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err := n.proc.Start(cmd); err != nil {
 		return fmt.Errorf("redistest: start redis-server: %w", err)
 	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	n.mu.Lock()
-	n.cmd, n.exited, n.paused = cmd, exited, false
-	n.mu.Unlock()
+	exited := n.proc.Exited()
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -281,46 +273,23 @@ func (n *Node) Client(opts ...func(*redis.Options)) *redis.Client {
 }
 
 // Pid returns the server's process id, or 0 when it is not running.
-func (n *Node) Pid() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.cmd == nil || n.cmd.Process == nil {
-		return 0
-	}
-	return n.cmd.Process.Pid
-}
+func (n *Node) Pid() int { return n.proc.Pid() }
 
 // Kill sends SIGKILL and waits for the process to exit. No-op if not running.
-func (n *Node) Kill() {
-	n.mu.Lock()
-	cmd, exited := n.cmd, n.exited
-	n.cmd, n.paused = nil, false
-	n.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	cmd.Process.Signal(syscall.SIGKILL)
-	<-exited
-}
+func (n *Node) Kill() { n.proc.Kill() }
 
 // Pause stops the server with SIGSTOP: connections stay open but nothing is
 // answered, as with a long GC pause or a frozen VM.
-func (n *Node) Pause() error { return n.signal(syscall.SIGSTOP, true) }
+func (n *Node) Pause() error { return n.notRunning(n.proc.Pause()) }
 
 // Resume continues a paused server with SIGCONT.
-func (n *Node) Resume() error { return n.signal(syscall.SIGCONT, false) }
+func (n *Node) Resume() error { return n.notRunning(n.proc.Resume()) }
 
-func (n *Node) signal(sig syscall.Signal, paused bool) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.cmd == nil {
+func (n *Node) notRunning(err error) error {
+	if errors.Is(err, proc.ErrNotRunning) {
 		return fmt.Errorf("redistest: node %s is not running", n.Addr)
 	}
-	if err := n.cmd.Process.Signal(sig); err != nil {
-		return err
-	}
-	n.paused = paused
-	return nil
+	return err
 }
 
 // Restart kills the server if it runs and starts it again on the same port
@@ -338,26 +307,10 @@ func (n *Node) Restart() error {
 }
 
 // Paused reports whether the node was paused with Pause and not resumed.
-func (n *Node) Paused() bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.paused
-}
+func (n *Node) Paused() bool { return n.proc.Paused() }
 
 // Running reports whether the process is alive (paused counts as alive).
-func (n *Node) Running() bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.cmd == nil {
-		return false
-	}
-	select {
-	case <-n.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (n *Node) Running() bool { return n.proc.Running() }
 
 // Stop kills the server, closes the clients made by Client and removes its
 // directory unless keepDir is set.
@@ -376,17 +329,7 @@ func (n *Node) Stop(keepDir bool) {
 }
 
 // LogTail returns the last lines of the server's log.
-func (n *Node) LogTail(lines int) string {
-	b, err := os.ReadFile(filepath.Join(n.Dir, "redis.log"))
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
-}
+func (n *Node) LogTail(lines int) string { return proc.Tail(filepath.Join(n.Dir, "redis.log"), lines) }
 
 // Do runs one command on the node with a fresh short-lived connection,
 // giving up after two seconds (a paused node never answers).
