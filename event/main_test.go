@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	stdsync "sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,29 +38,9 @@ var (
 
 func sharedCluster(t *testing.T) *redis.ClusterClient { return redistest.SharedCluster(t) }
 
-// prefixes counts prefix calls, so that tests run again with -count on
-// the shared cluster get fresh keys.
-var prefixes atomic.Int64
-
-var prefixOf stdsync.Map // *testing.T -> string
-
 // prefix returns a key prefix unique to the test (and to the run), the
 // same on every call within the test.
-func prefix(t *testing.T) string {
-	if p, ok := prefixOf.Load(t); ok {
-		return p.(string)
-	}
-	b := []byte(fmt.Sprintf("t%s-%d", t.Name(), prefixes.Add(1)))
-	for i, c := range b {
-		switch c {
-		case '{', '}', ' ', '\t', '*', '?', '[', ']', '\\':
-			b[i] = '_'
-		}
-	}
-	prefixOf.Store(t, string(b))
-	t.Cleanup(func() { prefixOf.Delete(t) })
-	return string(b)
-}
+func prefix(t *testing.T) string { return redistest.Prefix(t) }
 
 func newClient(t *testing.T, rdb redis.UniversalClient, opts ...Option) *Client {
 	t.Helper()
@@ -102,13 +81,7 @@ func run(t *testing.T, c *Consumer) (stop func()) {
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	redistest.WaitFor(t, d, what, cond)
 }
 
 // keyed returns n events over k keys, payload "<key>:<seq>", seq counted

@@ -204,7 +204,7 @@ func (e *Elector) histories(ctx context.Context, after, before uint64) []Info {
 	type res struct{ ms []redis.XMessage }
 	ch := make(chan res, len(e.nodes))
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.retryPeriod)
-	e.wg.Add(len(e.nodes) + 1)
+	e.wg.Add(len(e.nodes))
 	for _, n := range e.nodes {
 		go func() {
 			defer e.wg.Done()
@@ -212,7 +212,6 @@ func (e *Elector) histories(ctx context.Context, after, before uint64) []Info {
 			ch <- res{ms}
 		}()
 	}
-	go func() { defer e.wg.Done(); <-rctx.Done() }() // keeps cancel's timer accounted
 	t := time.NewTimer(e.opts.retryPeriod)
 	defer t.Stop()
 	byTerm := map[uint64]Info{}

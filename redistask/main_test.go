@@ -35,16 +35,7 @@ var (
 
 func sharedCluster(t *testing.T) *redis.ClusterClient { return redistest.SharedCluster(t) }
 
-func prefix(t *testing.T) string {
-	b := []byte("t" + t.Name())
-	for i, c := range b {
-		switch c {
-		case '{', '}', ' ', '\t', '*', '?', '[', ']', '\\':
-			b[i] = '_'
-		}
-	}
-	return string(b)
-}
+func prefix(t *testing.T) string { return redistest.Prefix(t) }
 
 func newProducer(t *testing.T, c redis.UniversalClient, opts ...ProducerOption) *Producer {
 	t.Helper()
@@ -85,13 +76,7 @@ func runWorker(t *testing.T, w *Worker) (stop func()) {
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	redistest.WaitFor(t, d, what, cond)
 }
 
 func keysFor(t *testing.T) keys.Space { return keys.Must(prefix(t)) }

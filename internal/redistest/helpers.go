@@ -1,0 +1,46 @@
+package redistest
+
+import (
+	"fmt"
+	stdsync "sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var (
+	prefixOf stdsync.Map // testing.TB -> string
+	prefixes atomic.Int64
+)
+
+// Prefix returns a key prefix unique to the test (and to this run of it,
+// so -count=N and a shared cluster never mix runs), stable for the test's
+// lifetime and valid for keys.New.
+func Prefix(t testing.TB) string {
+	if p, ok := prefixOf.Load(t); ok {
+		return p.(string)
+	}
+	b := []byte(fmt.Sprintf("t%s-%d", t.Name(), prefixes.Add(1)))
+	for i, c := range b {
+		switch c {
+		case '{', '}', ' ', '\t', '*', '?', '[', ']', '\\':
+			b[i] = '_'
+		}
+	}
+	prefixOf.Store(t, string(b))
+	t.Cleanup(func() { prefixOf.Delete(t) })
+	return string(b)
+}
+
+// WaitFor polls cond every 5ms and fails the test if it is not true
+// within d.
+func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
