@@ -17,7 +17,7 @@ func (l *Locker) TryAcquire(ctx context.Context, name string, opts ...AcquireOpt
 	if err != nil {
 		return nil, err
 	}
-	lk, _, err := l.try(ctx, name, &o)
+	lk, _, err := l.try(ctx, name, &o, "")
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, &waitError{name: name, reason: ctx.Err()}
@@ -51,7 +51,7 @@ func (l *Locker) Acquire(ctx context.Context, name string, opts ...AcquireOption
 	var last error
 	// Fast path: no waiter of ours queues for name, so try at once.
 	if !l.hasWaiters(name) {
-		lk, _, err := l.try(ctx, name, &o)
+		lk, _, err := l.try(ctx, name, &o, "")
 		if err == nil {
 			return lk, nil
 		}
@@ -61,7 +61,7 @@ func (l *Locker) Acquire(ctx context.Context, name string, opts ...AcquireOption
 		last = err
 	}
 
-	w, created := l.enqueue(name)
+	w, created := l.enqueue(name, &o)
 	var heldUntil time.Time
 	defer func() { l.dequeue(name, w, heldUntil) }()
 	if created {
@@ -80,17 +80,25 @@ func (l *Locker) Acquire(ctx context.Context, name string, opts ...AcquireOption
 		// The previous head holds the lock: wait for its release (we are
 		// notified) or its deadline, instead of a doomed attempt now.
 		timer.Reset(time.Until(w.after) + time.Millisecond)
-		if err := l.waitTurn(ctx, w, timer); err != nil {
+		lk, err := l.waitTurn(ctx, w, timer)
+		if err != nil {
 			return nil, stop(err, last)
+		}
+		if lk != nil {
+			heldUntil = lk.Deadline()
+			return lk, nil
 		}
 	}
 	unreachable := 0
 	for {
 		select {
+		case lk := <-w.handed:
+			heldUntil = lk.Deadline()
+			return lk, nil
 		case <-w.wake: // stale: this attempt sees the lock as it is now
 		default:
 		}
-		lk, wait, err := l.try(ctx, name, &o)
+		lk, wait, err := l.try(ctx, name, &o, "")
 		if err == nil {
 			heldUntil = lk.Deadline()
 			return lk, nil
@@ -108,25 +116,34 @@ func (l *Locker) Acquire(ctx context.Context, name string, opts ...AcquireOption
 			unreachable = 0
 		}
 		timer.Reset(max(wait, time.Millisecond))
-		if err := l.waitTurn(ctx, w, timer); err != nil {
+		lk, err = l.waitTurn(ctx, w, timer)
+		if err != nil {
 			return nil, stop(err, last)
+		}
+		if lk != nil {
+			heldUntil = lk.Deadline()
+			return lk, nil
 		}
 	}
 }
 
-// waitTurn waits for a release notification or the timer; it returns the
-// reason to stop waiting, if any.
-func (l *Locker) waitTurn(ctx context.Context, w *waiter, timer *time.Timer) error {
+// waitTurn waits for a release notification, a lock handed over by its
+// releaser, or the timer; it returns the handed lock, or the reason to
+// stop waiting.
+func (l *Locker) waitTurn(ctx context.Context, w *waiter, timer *time.Timer) (*Lock, error) {
 	select {
+	case lk := <-w.handed:
+		timer.Stop()
+		return lk, nil
 	case <-w.wake:
 		timer.Stop()
 	case <-timer.C:
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	case <-l.ctx.Done():
-		return ErrClosed
+		return nil, ErrClosed
 	}
-	return nil
+	return nil, nil
 }
 
 // stopErr builds Acquire's error: ErrClosed; ErrWaitTimeout when the

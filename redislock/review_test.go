@@ -98,9 +98,15 @@ func TestCorruptCounter(t *testing.T) {
 		set  func(ctx context.Context, c redis.UniversalClient, key string) error
 		want string // the counter afterwards ("" for a hash)
 	}{
-		{"garbage", func(ctx context.Context, c redis.UniversalClient, k string) error { return c.Set(ctx, k, "garbage", 0).Err() }, "garbage"},
-		{"negative", func(ctx context.Context, c redis.UniversalClient, k string) error { return c.Set(ctx, k, "-1", 0).Err() }, "-1"},
-		{"hash", func(ctx context.Context, c redis.UniversalClient, k string) error { return c.HSet(ctx, k, "f", "v").Err() }, ""},
+		{"garbage", func(ctx context.Context, c redis.UniversalClient, k string) error {
+			return c.Set(ctx, k, "garbage", 0).Err()
+		}, "garbage"},
+		{"negative", func(ctx context.Context, c redis.UniversalClient, k string) error {
+			return c.Set(ctx, k, "-1", 0).Err()
+		}, "-1"},
+		{"hash", func(ctx context.Context, c redis.UniversalClient, k string) error {
+			return c.HSet(ctx, k, "f", "v").Err()
+		}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()

@@ -4,6 +4,9 @@
 -- ARGV[1]  holder's random value
 -- ARGV[2]  TTL in milliseconds
 -- ARGV[3]  proposed token p (0 when none)
+-- ARGV[4]  handoff: the releasing holder's value ("" when none); when the
+--          lock holds it, the lock passes straight to ARGV[1], as if
+--          released and acquired in one step
 -- Returns  a WRONGTYPE error, leaving everything as it was, when the lock
 --          key holds another type or the counter is not a positive integer;
 --          {1, found, written} when the lock was set: the counter was
@@ -11,7 +14,13 @@
 --          {0, found, pttl} when another holder has it: the counter is
 --          unchanged and pttl is the holder's remaining TTL in ms (-1: none).
 -- The common case (lock free, no proposal above the counter) is SET + INCR.
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+local set
+if ARGV[4] ~= '' and redis.call('GET', KEYS[1]) == ARGV[4] then
+  set = redis.call('SET', KEYS[1], ARGV[1], 'XX', 'PX', ARGV[2])
+else
+  set = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+end
+if set then
   local v = redis.pcall('INCR', KEYS[2])
   if type(v) ~= 'number' or v < 1 then
     if type(v) == 'number' then
