@@ -38,11 +38,16 @@
 //
 // # Throughput
 //
-// A worker reads up to WithBatch tasks per XREADGROUP (default: the pool
-// size) while
-// its handlers are busy, so the next tasks are at hand when a handler
-// frees; it holds at most pool + batch tasks, and the ones waiting for a
-// handler are heartbeated like running ones. Acknowledgements of tasks
+// A worker reads with a blocking XREADGROUP while its handlers are busy,
+// so the next tasks are at hand when a handler frees; the ones waiting for
+// a handler are heartbeated like running ones. How many it may hold beyond
+// its pool adapts to its handlers: as many as the pool runs in about 5ms at
+// their measured mean run time, at least the pool size (until a handler
+// has finished, and whenever handlers are slow) and at most 256; a read
+// fetches up to 128. Fast handlers thus get large batches (a round trip
+// per hundred tasks), while a worker with slow handlers holds no more than
+// twice its pool, leaving the rest of the queue to idle workers.
+// WithBatch(n) fixes both numbers at n instead. Acknowledgements of tasks
 // that finish together go out in one script call.
 //
 // # Retention
