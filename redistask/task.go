@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/go-sync/sync/tracing"
@@ -112,7 +113,7 @@ func decode(s string) (*Task, error) {
 		trailer[i] = b[k : k+int(n)]
 		b = b[k+int(n):]
 	}
-	if len(b) != 0 || nums[0] > 1<<31 || nums[1] > 1<<31 || nums[2] > 1<<53 || nums[3] > 1<<53 {
+	if len(b) != 0 || nums[0] > 1<<31 || nums[1] > 1<<31 || nums[2] > math.MaxInt64/uint64(time.Millisecond) || nums[3] > 1<<53 {
 		return nil, fmt.Errorf("%w: trailing bytes or range", ErrCorrupt)
 	}
 	t := &Task{
