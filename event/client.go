@@ -84,10 +84,10 @@ func WithReplicas(n int, timeout time.Duration) Option {
 }
 
 // WithPropagator makes Publish store the W3C trace context of its ctx,
-// injected by p, in events whose Trace is empty, and consumers and
-// subscribers hand each event's trace context to their handler's
-// context, extracted by p (default: none; Trace is stored only when set
-// by the caller, and handlers can still read it). See
+// injected by p, in events whose Trace is empty or malformed, and
+// consumers and subscribers hand each event's trace context to their
+// handler's context, extracted by p (default: none; Trace is stored only
+// when set by the caller, and handlers can still read it). See
 // github.com/go-sync/sync/otelsync for OpenTelemetry.
 func WithPropagator(p tracing.Propagator) Option { return func(o *options) { o.prop = p } }
 

@@ -43,9 +43,9 @@ func WithMaxPayload(n int) ProducerOption { return func(p *Producer) { p.maxPayl
 func WithDedupeWindow(d time.Duration) ProducerOption { return func(p *Producer) { p.dedupe = d } }
 
 // WithProducerPropagator makes Push and PushBatch store the W3C trace
-// context of their ctx, injected by p, in tasks whose Trace is empty
-// (default: none; Trace is stored only when set by the caller). See
-// github.com/go-sync/sync/otelsync for OpenTelemetry.
+// context of their ctx, injected by p, in tasks whose Trace is empty or
+// malformed (default: none; Trace is stored only when set by the
+// caller). See github.com/go-sync/sync/otelsync for OpenTelemetry.
 func WithProducerPropagator(p tracing.Propagator) ProducerOption {
 	return func(pr *Producer) { pr.prop = p }
 }
