@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/go-sync/sync/internal/keys"
+	"github.com/go-sync/sync/tracing"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -16,6 +17,7 @@ type options struct {
 	logger *slog.Logger
 	nodes  []redis.UniversalClient
 	clock  Clock
+	prop   tracing.Propagator
 }
 
 func defaultOptions() options {
@@ -58,6 +60,14 @@ func WithClock(c Clock) Option {
 		}
 	}
 }
+
+// WithPropagator sets the trace context propagator of the producers,
+// workers and event clients the Sync hands out: pushes and publishes
+// store the W3C trace context of their ctx, and handlers' contexts carry
+// it (see package tracing; github.com/go-sync/sync/otelsync adapts
+// OpenTelemetry). Default: none. Options given to Producer, Worker or
+// Events win over it.
+func WithPropagator(p tracing.Propagator) Option { return func(o *options) { o.prop = p } }
 
 // Clock is a source of wall-clock time. Now may fail when the source cannot
 // vouch for its reading (an unsynchronized NTP clock, for example).

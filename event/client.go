@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-sync/sync/internal/keys"
 	"github.com/go-sync/sync/internal/script"
+	"github.com/go-sync/sync/tracing"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -49,6 +50,7 @@ type options struct {
 	block          time.Duration
 	replicas       int
 	replicaTimeout time.Duration
+	prop           tracing.Propagator
 }
 
 // WithPrefix sets the key prefix (default "sync").
@@ -80,6 +82,14 @@ func WithBlock(d time.Duration) Option { return func(o *options) { o.block = d }
 func WithReplicas(n int, timeout time.Duration) Option {
 	return func(o *options) { o.replicas, o.replicaTimeout = n, timeout }
 }
+
+// WithPropagator makes Publish store the W3C trace context of its ctx,
+// injected by p, in events whose Trace is empty or malformed, and
+// consumers and subscribers hand each event's trace context to their
+// handler's context, extracted by p (default: none; Trace is stored only
+// when set by the caller, and handlers can still read it). See
+// github.com/go-sync/sync/otelsync for OpenTelemetry.
+func WithPropagator(p tracing.Propagator) Option { return func(o *options) { o.prop = p } }
 
 // Client publishes to and consumes from topics on one Redis (or Redis
 // Cluster). It is safe for concurrent use and holds no goroutines; the

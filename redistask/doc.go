@@ -71,9 +71,22 @@
 //	<prefix>:task:{<queue>}:reply:<run>   list    results of a distributed Run
 //
 // A task is stored as one binary field "t" (a versioned, length-prefixed
-// encoding of its id, name, payload, attempt, limits and timestamps), so
-// scripts move tasks between the stream and the sets without parsing
-// them.
+// encoding of its id, name, payload, attempt, limits and timestamps, and,
+// only when it has one, its W3C trace context), so scripts move tasks
+// between the stream and the sets without parsing them, and retries, dead
+// letters and requeues keep the trace context.
+//
+// # Tracing
+//
+// With WithProducerPropagator, Push stores the W3C trace context of its
+// ctx (traceparent, and tracestate up to 512 bytes) in Task.Trace; with
+// WithWorkerPropagator, the handler's context carries it as the remote
+// parent. The propagator is a small interface (package tracing), so this
+// package does not depend on OpenTelemetry; github.com/go-sync/sync/otelsync
+// adapts OpenTelemetry's propagators. Workers of releases before trace
+// contexts dead-letter a traced task as "corrupt" (its entry kept whole,
+// so RequeueDead works after the upgrade): upgrade workers before
+// producers set a propagator.
 //
 // # Scripts
 //

@@ -14,11 +14,13 @@ import (
 	"time"
 
 	"github.com/go-sync/sync/internal/keys"
+	"github.com/go-sync/sync/tracing"
 	"github.com/redis/go-redis/v9"
 )
 
 // Handler runs one task. Its context carries the task's timeout and ends
-// on forced shutdown. Returning nil acknowledges the task; an error (or a
+// on forced shutdown; with WithWorkerPropagator it also carries the
+// task's trace context (Task.Trace) as its remote parent. Returning nil acknowledges the task; an error (or a
 // panic) schedules a retry, or dead-letters the task after MaxAttempts.
 type Handler func(ctx context.Context, t *Task) error
 
@@ -90,6 +92,11 @@ func WithDeadMaxLen(n int64) WorkerOption { return func(w *Worker) { w.deadMax =
 // to the stream (default 100ms): the lateness of a delayed task.
 func WithPromoteInterval(d time.Duration) WorkerOption { return func(w *Worker) { w.promote = d } }
 
+// WithWorkerPropagator makes handlers' contexts carry their task's trace
+// context (Task.Trace), extracted by p, so a handler's spans are children
+// of the push's span (default: none; handlers can still read Task.Trace).
+func WithWorkerPropagator(p tracing.Propagator) WorkerOption { return func(w *Worker) { w.prop = p } }
+
 // Worker consumes one queue with a pool of handlers. Register handlers
 // with Handle before Run. Safe for concurrent use.
 type Worker struct {
@@ -107,6 +114,7 @@ type Worker struct {
 	backoff    func(int, error) time.Duration
 	consumer   string
 	log        *slog.Logger
+	prop       tracing.Propagator
 
 	mu       stdsync.Mutex
 	handlers map[string]Handler
@@ -495,8 +503,9 @@ func (w *Worker) process(m redis.XMessage, deliveries int64) bool {
 		timeout = w.timeout
 	}
 	ctx, cancel := context.WithTimeout(w.forced, timeout)
+	hctx := tracing.Extract(ctx, w.prop, t.Trace)
 	began := time.Now()
-	err = run(ctx, h, t)
+	err = run(hctx, h, t)
 	w.observeRun(time.Since(began))
 	cancel()
 	if err == nil {
