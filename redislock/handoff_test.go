@@ -3,6 +3,7 @@ package redislock
 import (
 	"context"
 	"errors"
+	"fmt"
 	stdsync "sync"
 	"testing"
 	"time"
@@ -99,10 +100,10 @@ func TestHandoffToWaiter(t *testing.T) {
 				t.Fatalf("handed-over token %d, not above %d", second.Token(), first.Token())
 			}
 			for i, c := range nodes {
-				v, err := c.Get(ctx, l.Key("h")).Result()
-				if err != nil || v != second.Holder() {
-					t.Fatalf("node %d holds %q (%v), want the new holder %q", i, v, err, second.Holder())
-				}
+				// Acquire returns at a majority: a node may answer later.
+				redistest.WaitFor(t, 5*time.Second, fmt.Sprintf("node %d holding the new grant", i), func() bool {
+					return c.Get(ctx, l.Key("h")).Val() == second.Holder()
+				})
 				if ttl := c.PTTL(ctx, l.Key("h")).Val(); ttl > 30*time.Second || ttl < 20*time.Second {
 					t.Fatalf("node %d: TTL %v, want the waiter's 30s", i, ttl)
 				}
