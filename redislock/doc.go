@@ -51,7 +51,9 @@
 // the acquire script runs on every node with a proposal p (the highest
 // counter this Locker has seen for the name, plus one): where it sets the
 // lock it raises the counter to max(counter+1, p) and returns the value it
-// found and the value it wrote. The token t is the highest value written.
+// wrote; where another holder has it, it returns the counter it found (so
+// the next proposal starts above it). The token t is the highest value
+// written.
 // If a majority of the nodes now hold a counter >= t, t is granted in one
 // round trip (the common case). Otherwise a second round raises the counter
 // to t on the nodes where the lock is held (only while it is held there);

@@ -244,8 +244,8 @@ func resolve(l *Locker, opts []AcquireOption) (acquireOptions, error) {
 	return o, nil
 }
 
-// nodeReply is one node's answer to acquire: ok, the counter found, and
-// the counter written (ok) or the holder's remaining TTL in ms (not ok).
+// nodeReply is one node's answer to acquire: ok and the counter written;
+// or, not ok, the counter found and the holder's remaining TTL in ms (v).
 type nodeReply struct {
 	i     int
 	ok    bool
@@ -256,7 +256,7 @@ type nodeReply struct {
 
 func (l *Locker) acquireOn(ctx context.Context, i int, ks []string, value string, ttl time.Duration, proposal uint64, from string) nodeReply {
 	r := nodeReply{i: i}
-	res, err := acquireScript.Run(ctx, l.nodes[i].client, ks, value, ttl.Milliseconds(), strconv.FormatUint(proposal, 10), from).Int64Slice()
+	res, err := acquireScript.Run(ctx, l.nodes[i].client, ks, value, ttl.Milliseconds(), strconv.FormatUint(proposal, 10), from).Result()
 	if err != nil {
 		if isWrongType(err) {
 			err = fmt.Errorf("%w: %v", ErrWrongType, err)
@@ -264,11 +264,24 @@ func (l *Locker) acquireOn(ctx context.Context, i int, ks []string, value string
 		r.err = err
 		return r
 	}
-	if len(res) != 3 {
-		r.err = fmt.Errorf("redislock: unexpected acquire reply %v", res)
+	// Granted: the token written, a bare integer (the common case, kept
+	// cheap to parse). Taken: {0, counter found, holder's PTTL}.
+	switch v := res.(type) {
+	case int64:
+		r.ok, r.v = true, v
 		return r
+	case []any:
+		if len(v) == 3 {
+			ok, _ := v[0].(int64)
+			found, f := v[1].(int64)
+			pttl, p := v[2].(int64)
+			if ok == 0 && f && p {
+				r.found, r.v = found, pttl
+				return r
+			}
+		}
 	}
-	r.ok, r.found, r.v = res[0] == 1, res[1], res[2]
+	r.err = fmt.Errorf("redislock: unexpected acquire reply %v", res)
 	return r
 }
 

@@ -9,8 +9,8 @@
 --          released and acquired in one step
 -- Returns  a WRONGTYPE error, leaving everything as it was, when the lock
 --          key holds another type or the counter is not a positive integer;
---          {1, found, written} when the lock was set: the counter was
---          raised from found to written = max(found+1, p);
+--          written (an integer) when the lock was set: the counter was
+--          raised to written = max(counter+1, p);
 --          {0, found, pttl} when another holder has it: the counter is
 --          unchanged and pttl is the holder's remaining TTL in ms (-1: none).
 -- The common case (lock free, no proposal above the counter) is SET + INCR.
@@ -32,9 +32,9 @@ if set then
   local p = tonumber(ARGV[3])
   if p > v then
     redis.call('SET', KEYS[2], ARGV[3])
-    return {1, v - 1, p}
+    return p
   end
-  return {1, v - 1, v}
+  return v
 end
 local kind = redis.call('TYPE', KEYS[1]).ok
 if kind ~= 'string' then
