@@ -168,20 +168,20 @@ func (c *cli) flagSet() *flag.FlagSet {
 func (c *cli) parse(args []string) ([]string, []string, error) {
 	fs := c.flagSet()
 	var pos []string
-	for {
+	for len(args) > 0 {
 		if err := fs.Parse(args); err != nil {
 			return pos, nil, usageErr("%v", err)
 		}
-		args = fs.Args()
-		if len(args) == 0 {
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			pos = append(pos, rest...) // after "--", everything is positional
 			break
 		}
-		if args[0] == "--" {
-			pos = append(pos, args[1:]...)
+		if len(rest) == 0 {
 			break
 		}
-		pos = append(pos, args[0])
-		args = args[1:]
+		pos = append(pos, rest[0])
+		args = rest[1:]
 	}
 	var set []string
 	fs.Visit(func(f *flag.Flag) { set = append(set, f.Name) })

@@ -181,6 +181,9 @@ func (c *cli) confirm(what string) error {
 	if err != nil && !errors.Is(err, io.EOF) {
 		return failErr("reading the answer: %v; nothing changed", err)
 	}
+	if !strings.HasSuffix(line, "\n") {
+		fmt.Fprintln(c.stderr) // end of input (^D): the terminal echoed no newline
+	}
 	switch strings.ToLower(strings.TrimSpace(line)) {
 	case "y", "yes":
 		return nil

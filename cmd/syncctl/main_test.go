@@ -419,6 +419,15 @@ func TestGolden(t *testing.T) {
 					})
 				}
 			}
+			if b.name == "cluster" {
+				// --cluster makes plain redis:// URLs seeds of one cluster.
+				addrs := redistest.SharedClusterNodes().Addrs()
+				r := syncctl(t, "", false, "--cluster", "--redis", "redis://"+addrs[1], "--redis", "redis://"+addrs[2], "--prefix", prefix, "locks")
+				if r.code != exitOK {
+					t.Fatalf("--cluster:\n%s", r)
+				}
+				golden(t, "locks.txt", r.stdout)
+			}
 		})
 	}
 }
@@ -605,6 +614,10 @@ func TestConfirmation(t *testing.T) {
 		return st.Dead
 	}
 	args := []string{"--redis", "redis://" + n.Addr, "--prefix", prefix}
+	r := syncctl(t, "", false, append(args, "dead", "list", "billing", "--limit", "1")...)
+	if r.code != exitOK || strings.Count(r.stdout, "\n") != 3 || !strings.Contains(r.stdout, "(1 of 3 dead tasks; --limit N for more)") {
+		t.Fatalf("dead list --limit 1:\n%s", r)
+	}
 
 	tests := []struct {
 		name   string
@@ -662,6 +675,7 @@ func TestErrors(t *testing.T) {
 		{"missing subcommand", []string{"--redis", url, "dead"}, exitUsage, "dead needs a subcommand: list, requeue, delete"},
 		{"unknown flag", []string{"--redis", url, "--frob", "locks"}, exitUsage, "flag provided but not defined: -frob"},
 		{"flag of another command", []string{"--redis", url, "locks", "--all"}, exitUsage, `flag --all does not apply to "locks list"`},
+		{"after --, flags are arguments", []string{"--redis", url, "--prefix", prefix, "locks", "show", "--", "--json"}, exitFailed, `lock "--json" not found`},
 		{"missing argument", []string{"--redis", url, "locks", "show"}, exitUsage, "usage: syncctl locks show NAME"},
 		{"extra argument", []string{"--redis", url, "queues", "a", "b"}, exitUsage, "usage: syncctl queues [QUEUE]"},
 		{"bad prefix", []string{"--redis", url, "--prefix", "a{b", "locks"}, exitUsage, "--prefix"},
@@ -712,6 +726,21 @@ func TestErrors(t *testing.T) {
 		r := syncctl(t, "", false, "queues", "--json")
 		if r.code != exitOK || r.stdout != "[]\n" {
 			t.Fatalf("SYNCCTL_REDIS: %s", r)
+		}
+	})
+
+	t.Run("authentication", func(t *testing.T) {
+		// An ACL user, so the harness's own unauthenticated checks still work.
+		if _, err := n.Do(t.Context(), "ACL", "SETUSER", "ops", "on", ">s3cret", "~*", "+@all"); err != nil {
+			t.Fatal(err)
+		}
+		r := syncctl(t, "", false, "--redis", "redis://ops:wrong@"+n.Addr, "locks")
+		if r.code != exitUnreachable || !strings.Contains(r.stderr, "WRONGPASS") || strings.Contains(r.stderr, "ops:wrong") {
+			t.Fatalf("wrong password: want exit 3 naming WRONGPASS:\n%s", r)
+		}
+		r = syncctl(t, "", false, "--redis", "redis://ops:s3cret@"+n.Addr, "--prefix", prefix, "locks")
+		if r.code != exitOK || r.stdout != "no locks\n" {
+			t.Fatalf("right password:\n%s", r)
 		}
 	})
 

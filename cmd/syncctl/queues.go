@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-sync/sync/internal/keys"
@@ -160,14 +161,6 @@ func (c *cli) queueShow(ctx context.Context, in *redistask.Inspector, queue stri
 	for _, cn := range cs {
 		v.Consumers = append(v.Consumers, consumerView{Name: cn.Name, InFlight: cn.Pending, IdleMs: ms(cn.Idle)})
 	}
-	slices.SortFunc(v.Consumers, func(a, b consumerView) int {
-		if a.Name < b.Name {
-			return -1
-		}
-		if a.Name > b.Name {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(v.Consumers, func(a, b consumerView) int { return strings.Compare(a.Name, b.Name) })
 	return c.render(&queueShow{v})
 }
