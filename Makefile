@@ -8,7 +8,7 @@ APT_PACKAGES := redis-server redis-tools chrony faketime
 REQUIRED_BINS := redis-server redis-cli chronyd faketime
 TEST_TIMEOUT ?= 12m
 
-.PHONY: all test deps vet demo bench lint soak
+.PHONY: all test deps vet demo bench lint soak syncctl
 
 all: test
 
@@ -49,6 +49,10 @@ soak: deps
 ## demo: the showcase on an embedded miniredis (REDIS_URL=redis://host:port/db for a real server)
 demo:
 	$(GO) run ./cmd/syncdemo
+
+## syncctl: build the operator CLI into bin/syncctl (bin/syncctl --help)
+syncctl:
+	$(GO) build -o bin/syncctl ./cmd/syncctl
 
 ## bench: ours against the peers, on redis-servers the benchmark starts itself
 bench: deps

@@ -100,6 +100,7 @@
 // # Scripts
 //
 // publish.lua (idempotent append), claim.lua (new owner), commit.lua
-// (fenced commit), member.lua (membership heartbeat) and trim.lua
-// (retention); each file's header lists its KEYS, ARGV and return value.
+// (fenced commit), member.lua (membership heartbeat), trim.lua
+// (retention) and lag.lua (read-only: counts a group's lag for Stats);
+// each file's header lists its KEYS, ARGV and return value.
 package event
