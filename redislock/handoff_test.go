@@ -3,7 +3,6 @@ package redislock
 import (
 	"context"
 	"errors"
-	"fmt"
 	stdsync "sync"
 	"testing"
 	"time"
@@ -67,8 +66,11 @@ func TestHandoffToWaiter(t *testing.T) {
 			ctx := t.Context()
 			nodes := b.nodes(t)
 			l := newLocker(t, nodes)
+			// On one node the handoff is exact: nothing is announced until
+			// the key is freed. (On three, a partial attempt of the waiter
+			// is released, and announced, as usual.)
 			var announced func() int
-			if b.name != "miniredis" {
+			if b.name == "1-node" {
 				announced = released(t, l, nodes[0], "h")
 			}
 			first, err := l.Acquire(ctx, "h", TTL(time.Minute))
@@ -99,14 +101,20 @@ func TestHandoffToWaiter(t *testing.T) {
 			if second.Token() <= first.Token() {
 				t.Fatalf("handed-over token %d, not above %d", second.Token(), first.Token())
 			}
-			for i, c := range nodes {
-				// Acquire returns at a majority: a node may answer later.
-				redistest.WaitFor(t, 5*time.Second, fmt.Sprintf("node %d holding the new grant", i), func() bool {
-					return c.Get(ctx, l.Key("h")).Val() == second.Holder()
-				})
-				if ttl := c.PTTL(ctx, l.Key("h")).Val(); ttl > 30*time.Second || ttl < 20*time.Second {
-					t.Fatalf("node %d: TTL %v, want the waiter's 30s", i, ttl)
+			// The new grant holds a majority at once (a node may have been
+			// taken by the waiter's own attempt, or answer late), with the
+			// waiter's TTL.
+			holding := 0
+			for _, c := range nodes {
+				if c.Get(ctx, l.Key("h")).Val() == second.Holder() {
+					holding++
+					if ttl := c.PTTL(ctx, l.Key("h")).Val(); ttl > 30*time.Second || ttl < 20*time.Second {
+						t.Fatalf("TTL %v, want the waiter's 30s", ttl)
+					}
 				}
+			}
+			if holding < l.Quorum() {
+				t.Fatalf("the handed-over grant holds %d nodes, want a majority", holding)
 			}
 			if h := second.Holder(); len(h) < 7 || h[:7] != "second:" {
 				t.Fatalf("holder %q, want the waiter's owner", h)
