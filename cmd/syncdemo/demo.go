@@ -45,8 +45,10 @@ type config struct {
 }
 
 func newConfig(d time.Duration) (config, error) {
-	if d < 3*time.Second {
-		return config{}, fmt.Errorf("-duration %v: need at least 3s (an election, a stalled holder, a kill and a failover)", d)
+	if d < 3*time.Second || d > 45*time.Second {
+		// At least an election, a stalled holder, a kill and a failover;
+		// at most what the tick claims (kept a minute) let us count.
+		return config{}, fmt.Errorf("-duration %v: want 3s to 45s", d)
 	}
 	return config{
 		duration: d, pauseAt: d * 15 / 100, killAt: d * 40 / 100, period: 200 * time.Millisecond,
@@ -263,10 +265,16 @@ func (d *demo) kill(ctx context.Context) bool {
 	// What the lease has left is how long the survivors will wait.
 	left := d.srv.client.PTTL(ctx, keys.Must(d.cfg.prefix).Key("leader", electionGroup)).Val()
 	d.mu.Lock()
+	if d.leader != victim || d.term != term { // the leadership changed meanwhile
+		d.mu.Unlock()
+		return false
+	}
 	d.killed, d.killedAt, d.killTerm, d.leader, d.leaseLeft = victim, time.Now(), term, nil, left
 	owned := d.ownedBy(victim.id)
 	d.mu.Unlock()
 	victim.kill()
+	d.con.logf("KILL %s, the leader (term %d): its connection now fails every command; nothing is resigned or released.",
+		victim.id, term)
 	in := int64(0)
 	if st, err := d.inspector.Stats(ctx, taskQueue); err == nil {
 		in = st.InFlight[victim.id]
@@ -275,8 +283,6 @@ func (d *demo) kill(ctx context.Context) bool {
 	d.inFlight = in
 	d.mu.Unlock()
 	c := d.cfg
-	d.con.logf("KILL %s, the leader (term %d): its connection now fails every command; nothing is resigned or released.",
-		victim.id, term)
 	d.con.more("The survivors wait for its leader lease (%v left of %v), its locks (TTL %v), its partitions %v",
 		left.Round(time.Millisecond), c.lease, c.lockTTL, owned)
 	if in == 0 {
@@ -368,15 +374,15 @@ func (d *demo) stopScheduling() {
 func (d *demo) drain(ctx context.Context) error {
 	deadline := time.Now().Add(d.cfg.drainTimeout)
 	lastStatus := time.Now()
-	if err := d.ticks.rescan(ctx, d.srv.client, time.Now()); err != nil {
-		return fmt.Errorf("reading the enqueued ticks: %w", err)
-	}
 	for {
 		// The schedulers have stopped: every tick up to now is final.
 		now := time.Now()
-		d.ticks.advance(ctx, d.srv.client, now, now)
+		err := d.ticks.advance(ctx, d.srv.client, now, now)
 		missing, pending := d.missing(), d.published.Load()-int64(d.consumedCount())
-		st, err := d.inspector.Stats(ctx, taskQueue)
+		var st redistask.Stats
+		if err == nil {
+			st, err = d.inspector.Stats(ctx, taskQueue)
+		}
 		if err == nil && missing == 0 && pending == 0 && st.Length == 0 && st.Retry == 0 {
 			d.refresh(ctx)
 			return nil
@@ -399,13 +405,7 @@ func (d *demo) drain(ctx context.Context) error {
 func (d *demo) missing() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	n := 0
-	for id := range d.ticks.pushed {
-		if _, ok := d.done[id]; !ok {
-			n++
-		}
-	}
-	return n
+	return d.ticks.count() - len(d.done)
 }
 
 func (d *demo) consumedCount() int {
