@@ -226,11 +226,10 @@ func (d *demo) timeline(ctx context.Context) error {
 	defer status.Stop()
 	end := time.NewTimer(d.cfg.duration - d.con.elapsed())
 	defer end.Stop()
-	// The kill comes just after a tick, while the workers hold its tasks,
-	// to show them reclaimed.
-	killAt := d.con.start.Add(d.cfg.killAt).Truncate(d.cfg.period).Add(d.cfg.period + 15*time.Millisecond)
-	kill := time.NewTimer(time.Until(killAt))
+	kill := time.NewTimer(d.cfg.killAt - d.con.elapsed())
 	defer kill.Stop()
+	watch := time.NewTicker(50 * time.Millisecond) // for the reclaim after the kill
+	defer watch.Stop()
 	killed := false
 	for {
 		select {
@@ -248,6 +247,8 @@ func (d *demo) timeline(ctx context.Context) error {
 			}
 		case <-status.C:
 			d.refresh(ctx)
+		case <-watch.C:
+			d.watchReclaim(ctx)
 		}
 	}
 }
@@ -262,6 +263,11 @@ func (d *demo) kill(ctx context.Context) bool {
 	}
 	term := d.term
 	d.mu.Unlock()
+	// Kill it in the middle of a task, if it gets one soon, to show the
+	// task reclaimed and the lock it held expiring.
+	for wait := time.Now().Add(2 * d.cfg.period); victim.busy.Load() == 0 && time.Now().Before(wait); {
+		time.Sleep(time.Millisecond)
+	}
 	// What the lease has left is how long the survivors will wait.
 	left := d.srv.client.PTTL(ctx, keys.Must(d.cfg.prefix).Key("leader", electionGroup)).Val()
 	d.mu.Lock()
@@ -297,20 +303,7 @@ func (d *demo) kill(ctx context.Context) bool {
 func (d *demo) refresh(ctx context.Context) {
 	now := time.Now()
 	d.ticks.advance(ctx, d.srv.client, now, now.Add(-time.Second))
-	d.mu.Lock()
-	killed, inFlight, reclaimed := d.killed, d.inFlight, d.reclaim != 0
-	d.mu.Unlock()
-	if killed != nil && !reclaimed {
-		if st, err := d.inspector.Stats(ctx, taskQueue); err == nil && st.InFlight[killed.id] == 0 {
-			d.mu.Lock()
-			d.reclaim = time.Since(d.killedAt)
-			d.mu.Unlock()
-			if inFlight > 0 {
-				d.con.logf("the survivors reclaimed %s's %s, %v after the kill (visibility timeout %v)",
-					killed.id, plural(int(inFlight), "in-flight task"), d.reclaim.Round(10*time.Millisecond), d.cfg.visibility)
-			}
-		}
-	}
+	d.watchReclaim(ctx)
 	d.mu.Lock()
 	if !d.groupShown && d.killed == nil && len(d.owner) == d.cfg.partitions {
 		var owners []string
@@ -335,6 +328,28 @@ func (d *demo) refresh(ctx context.Context) {
 		leader, d.ticks.count(), len(d.done), d.locks.Load(), d.rejected.Load(), d.published.Load(), d.consumed)
 	d.mu.Unlock()
 	d.con.setStatus(line)
+}
+
+// watchReclaim reports when the tasks the killed node held have been
+// reclaimed by the survivors (its pending count in the group drops to 0).
+func (d *demo) watchReclaim(ctx context.Context) {
+	d.mu.Lock()
+	killed, inFlight, reclaimed := d.killed, d.inFlight, d.reclaim != 0
+	d.mu.Unlock()
+	if killed == nil || reclaimed {
+		return
+	}
+	st, err := d.inspector.Stats(ctx, taskQueue)
+	if err != nil || st.InFlight[killed.id] > 0 {
+		return
+	}
+	d.mu.Lock()
+	d.reclaim = time.Since(d.killedAt)
+	d.mu.Unlock()
+	if inFlight > 0 {
+		d.con.logf("the survivors reclaimed %s's %s, %v after the kill (visibility timeout %v)",
+			killed.id, plural(int(inFlight), "in-flight task"), d.reclaim.Round(10*time.Millisecond), d.cfg.visibility)
+	}
 }
 
 // ownedBy lists the partitions member owns. d.mu must be held.

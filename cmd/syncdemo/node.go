@@ -38,6 +38,8 @@ type node struct {
 	topic    *event.Topic
 	consumer *event.Consumer
 
+	busy atomic.Int32 // handlers running
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     stdsync.WaitGroup
@@ -188,6 +190,8 @@ func (n *node) post(ctx context.Context, t *redistask.Task) error {
 	account, _, _ := strings.Cut(name, "/")
 	tick := tickID(name, t.EnqueuedAt)
 	d.runs.Add(1)
+	n.busy.Add(1)
+	defer n.busy.Add(-1)
 	if d.claimPause() {
 		return n.pausedHolder(ctx, account)
 	}
