@@ -264,8 +264,8 @@ func (n *node) pausedHolder(ctx context.Context, account string) error {
 	if errors.Is(err, redislock.ErrStaleToken) {
 		d.rejected.Add(1)
 		d.pauseDone(true)
-		d.con.more("its write of balance %d with token %d is rejected (%v);", balance+1, lk.Token(), err)
-		d.con.more("without the fence it would have overwritten newer balances. The task is retried.")
+		d.con.more("its write of balance %d with token %d is rejected, as it would have overwritten newer balances:", balance+1, lk.Token())
+		d.con.more("%v. The task is retried.", err)
 		return err
 	}
 	d.pauseDone(false) // nobody wrote meanwhile: try again with a later task

@@ -138,6 +138,10 @@ func (d *demo) finish(ctx context.Context) (*report, error) {
 		runs = fmt.Sprintf("         %d handler runs, with the stalled holder's retry and the %s of the killed node (reclaimed after %v)",
 			r.Runs, plural(int(r.InFlight), "in-flight task"), r.Reclaim.Round(10*time.Millisecond))
 	}
+	slowest := ""
+	if r.InFlight > 0 {
+		slowest = " (the slowest: tasks the killed node held)"
+	}
 	lines := []string{
 		"",
 		fmt.Sprintf("== summary (%v) ==", r.Elapsed.Round(10*time.Millisecond)),
@@ -148,8 +152,8 @@ func (d *demo) finish(ctx context.Context) (*report, error) {
 		fmt.Sprintf("tasks    %d enqueued by the leaders' Schedulers (%d periodic tasks %s), %d done, %d not done",
 			r.Pushed, len(d.periodic), c.spec(), r.Done, notDone),
 		runs,
-		fmt.Sprintf("latency  tick to done: p50 %v, p90 %v, p99 %v, max %v",
-			round(r.P50), round(r.P90), round(r.P99), round(r.Max)),
+		fmt.Sprintf("latency  tick to done: p50 %v, p90 %v, p99 %v, max %v%s",
+			round(r.P50), round(r.P90), round(r.P99), round(r.Max), slowest),
 		fmt.Sprintf("locks    %d granted; fenced writes: %d accepted, %d rejected (stale token)", r.Locks, r.Writes, r.Rejected),
 		fmt.Sprintf("ledger   %s: each balance equals its accepted writes (lost updates: %d)", strings.Join(balances, ", "), r.LostUpdates),
 		fmt.Sprintf("events   %d published, %d consumed, out of per-key order: %d; %d redelivered (at least once)",
