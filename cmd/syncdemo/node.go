@@ -217,11 +217,13 @@ func (n *node) post(ctx context.Context, t *redistask.Task) error {
 	if !lk.Valid() {
 		return fmt.Errorf("lock on %s lost before publishing", account) // retried; the write is fenced
 	}
-	if _, err := n.topic.Publish(ctx, event.Event{Key: account, ID: eventID(account, lk.Token()),
-		Payload: fmt.Appendf(nil, "%s balance=%d token=%d node=%s", account, balance, lk.Token(), n.id)}); err != nil {
+	id := eventID(account, lk.Token())
+	rc, err := n.topic.Publish(ctx, event.Event{Key: account, ID: id,
+		Payload: fmt.Appendf(nil, "%s balance=%d token=%d node=%s", account, balance, lk.Token(), n.id)})
+	if err != nil {
 		return err
 	}
-	d.published.Add(1)
+	d.publishedEvent(account, id, rc.Offset)
 	d.finished(tick, n.id, time.Since(t.EnqueuedAt))
 	return nil
 }

@@ -35,8 +35,11 @@ type report struct {
 	Ledger                  map[string]int
 	LostUpdates             int // accounts whose balance is not their accepted writes
 
-	Published, Consumed, Redelivered, OutOfOrder int
-	Takeovers                                    int // partitions of the killed node taken over
+	Published, Consumed, Redelivered int
+	OutOfOrder                       int // events consumed out of their key's offset order
+	Skipped                          int // accounts whose consumed sequence is not their published one
+	Stale                            int // events whose token is not above their key's previous one
+	Takeovers                        int // partitions of the killed node taken over
 
 	Queue redistask.Stats
 }
@@ -69,7 +72,7 @@ func (d *demo) finish(ctx context.Context) (*report, error) {
 	r := &report{Elapsed: d.con.elapsed(), KilledTerm: d.killTerm, NewTerm: d.nextTerm, Failover: d.failover,
 		Pushed: pushed, Done: len(d.done), Runs: d.runs.Load(), InFlight: d.inFlight, Reclaim: d.reclaim,
 		Locks: d.locks.Load(), Rejected: d.rejected.Load(), Ledger: ledger,
-		Published: int(d.published.Load()), Consumed: d.consumed, Redelivered: d.redelivered, OutOfOrder: d.outOfOrder,
+		Published: int(d.published.Load()), Consumed: d.consumed, Redelivered: d.redelivered, OutOfOrder: d.outOfOrder, Stale: d.stale,
 		Takeovers: d.takeovers, Queue: st}
 	if d.killed != nil {
 		r.Killed, r.KilledAt, r.LeaseLeft = d.killed.id, d.killedAt.Sub(d.con.start), d.leaseLeft
@@ -96,6 +99,30 @@ func (d *demo) finish(ctx context.Context) (*report, error) {
 		}
 	}
 	firstBad := d.firstBad
+	for _, a := range d.accounts {
+		pubs := slices.Clone(d.pubs[a])
+		slices.SortFunc(pubs, func(x, y published) int {
+			switch {
+			case x.offset.Less(y.offset):
+				return -1
+			case y.offset.Less(x.offset):
+				return 1
+			}
+			return 0
+		})
+		want := make([]string, len(pubs))
+		for i, p := range pubs {
+			want[i] = p.id
+		}
+		if got := d.order[a]; !slices.Equal(want, got) {
+			r.Skipped++
+			i := 0
+			for i < len(want) && i < len(got) && want[i] == got[i] {
+				i++
+			}
+			failf("%s: %d events published, %d consumed, in the same order up to #%d", a, len(want), len(got), i)
+		}
+	}
 	d.mu.Unlock()
 	enqueued, err := d.ticks.enqueued(ctx, d.srv.client, ids)
 	if err != nil {
@@ -138,6 +165,11 @@ func (d *demo) finish(ctx context.Context) (*report, error) {
 		runs = fmt.Sprintf("         %d handler runs, with the stalled holder's retry and the %s of the killed node (reclaimed after %v)",
 			r.Runs, plural(int(r.InFlight), "in-flight task"), r.Reclaim.Round(10*time.Millisecond))
 	}
+	staleNote := "every account's events carry increasing lock tokens"
+	if r.Stale > 0 {
+		staleNote = fmt.Sprintf("%s published by a holder that stalled past its lock's TTL before publishing (a consumer drops them by token)",
+			plural(r.Stale, "event"))
+	}
 	slowest := ""
 	if r.InFlight > 0 {
 		slowest = " (the slowest: tasks the killed node held)"
@@ -156,8 +188,9 @@ func (d *demo) finish(ctx context.Context) (*report, error) {
 			round(r.P50), round(r.P90), round(r.P99), round(r.Max), slowest),
 		fmt.Sprintf("locks    %d granted; fenced writes: %d accepted, %d rejected (stale token)", r.Locks, r.Writes, r.Rejected),
 		fmt.Sprintf("ledger   %s: each balance equals its accepted writes (lost updates: %d)", strings.Join(balances, ", "), r.LostUpdates),
-		fmt.Sprintf("events   %d published, %d consumed, out of per-key order: %d; %d redelivered (at least once)",
-			r.Published, r.Consumed, r.OutOfOrder, r.Redelivered),
+		fmt.Sprintf("events   %d published, %d consumed, out of per-key order: %d, skipped: %d; %d redelivered (at least once)",
+			r.Published, r.Consumed, r.OutOfOrder, r.Skipped, r.Redelivered),
+		fmt.Sprintf("         tokens: %s", staleNote),
 		fmt.Sprintf("group    %s of the killed node taken over after its lease (%v)", plural(r.Takeovers, "partition"), c.lease),
 		fmt.Sprintf("queue    length %d, pending %d, retry %d, dead %d", st.Length, st.Pending, st.Retry, st.Dead),
 	}
