@@ -170,11 +170,13 @@ func showcase(ctx context.Context, srv *server, cfg config, out io.Writer) (rep 
 		return nil, err
 	}
 	d.con.endStatus()
-	d.con.logf("done: the survivors shut down gracefully (the leader resigns, workers finish, consumers leave)")
 	d.mu.Lock()
 	d.stopping = true
 	d.mu.Unlock()
+	stop := time.Now()
 	d.closeNodes()
+	d.con.logf("the survivors shut down gracefully in %v: the leader resigned, workers finished, consumers left the group",
+		time.Since(stop).Round(time.Millisecond))
 	return d.finish(ctx)
 }
 

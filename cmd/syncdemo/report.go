@@ -26,6 +26,7 @@ type report struct {
 
 	Pushed, Done int   // periodic tasks enqueued (ticks claimed in Redis), and done
 	Runs         int64 // handler runs (retries and re-runs included)
+	Twice        int   // tasks whose handler succeeded more than once
 	InFlight     int64 // tasks the killed node held
 	Reclaim      time.Duration
 	P50, P90     time.Duration // latency from tick to done
@@ -70,7 +71,7 @@ func (d *demo) finish(ctx context.Context) (*report, error) {
 
 	d.mu.Lock()
 	r := &report{Elapsed: d.con.elapsed(), KilledTerm: d.killTerm, NewTerm: d.nextTerm, Failover: d.failover,
-		Pushed: pushed, Done: len(d.done), Runs: d.runs.Load(), InFlight: d.inFlight, Reclaim: d.reclaim,
+		Pushed: pushed, Done: len(d.done), Twice: d.extra, Runs: d.runs.Load(), InFlight: d.inFlight, Reclaim: d.reclaim,
 		Locks: d.locks.Load(), Rejected: d.rejected.Load(), Ledger: ledger,
 		Published: int(d.published.Load()), Consumed: d.consumed, Redelivered: d.redelivered, OutOfOrder: d.outOfOrder, Stale: d.stale,
 		Takeovers: d.takeovers, Queue: st}
@@ -165,6 +166,9 @@ func (d *demo) finish(ctx context.Context) (*report, error) {
 		runs = fmt.Sprintf("         %d handler runs, with the stalled holder's retry and the %s of the killed node (reclaimed after %v)",
 			r.Runs, plural(int(r.InFlight), "in-flight task"), r.Reclaim.Round(10*time.Millisecond))
 	}
+	if r.Twice > 0 {
+		runs += fmt.Sprintf(";\n         %s finished twice (at least once: the killed node finished, but could not acknowledge)", plural(r.Twice, "task"))
+	}
 	staleNote := "every account's events carry increasing lock tokens"
 	if r.Stale > 0 {
 		staleNote = fmt.Sprintf("%s published by a holder that stalled past its lock's TTL before publishing (a consumer drops them by token)",
@@ -172,7 +176,7 @@ func (d *demo) finish(ctx context.Context) (*report, error) {
 	}
 	slowest := ""
 	if r.InFlight > 0 {
-		slowest = " (the slowest: tasks the killed node held)"
+		slowest = fmt.Sprintf(" (the killed node's tasks waited for the reclaim, %v)", r.Reclaim.Round(10*time.Millisecond))
 	}
 	lines := []string{
 		"",
