@@ -25,6 +25,7 @@ var (
 	commitScript  = script.Load(scriptFS, "scripts/commit.lua")
 	memberScript  = script.Load(scriptFS, "scripts/member.lua")
 	trimScript    = script.Load(scriptFS, "scripts/trim.lua")
+	lagScript     = script.Load(scriptFS, "scripts/lag.lua")
 )
 
 // Defaults of a Client.
@@ -49,6 +50,7 @@ type options struct {
 	block          time.Duration
 	replicas       int
 	replicaTimeout time.Duration
+	hooks          Hooks
 }
 
 // WithPrefix sets the key prefix (default "sync").
@@ -80,6 +82,12 @@ func WithBlock(d time.Duration) Option { return func(o *options) { o.block = d }
 func WithReplicas(n int, timeout time.Duration) Option {
 	return func(o *options) { o.replicas, o.replicaTimeout = n, timeout }
 }
+
+// WithClientHooks sets metric callbacks for everything done through the
+// Client: OnPublish for its topics' publishes, and the consumer hooks for
+// every consumer of its topics (run before a consumer's own WithHooks).
+// The default is none.
+func WithClientHooks(h Hooks) Option { return func(o *options) { o.hooks = h } }
 
 // Client publishes to and consumes from topics on one Redis (or Redis
 // Cluster). It is safe for concurrent use and holds no goroutines; the
