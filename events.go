@@ -12,7 +12,7 @@ func (s *Sync) Events(opts ...event.Option) (*event.Client, error) {
 	if s.isClosed() {
 		return nil, ErrClosed
 	}
-	opts = append([]event.Option{event.WithPrefix(s.Prefix()), event.WithLogger(s.opts.logger)}, opts...)
+	opts = append([]event.Option{event.WithPrefix(s.Prefix()), event.WithLogger(s.opts.logger), event.WithClientHooks(s.opts.hooks.Event)}, opts...)
 	return event.New(s.client, opts...)
 }
 
