@@ -10,10 +10,11 @@
 //	m.WatchQueues(inspector, "emails")      // queue depth, read on scrape
 //	m.WatchTopic(topic, "billing")          // per-partition lag, read on scrape
 //
-// Hook metrics cost a few atomic adds per operation and no Redis round
-// trip. Gauges of queues and topics (WatchQueues, WatchTopic) are read
+// Hook metrics cost a label lookup and a few atomic adds per operation
+// (25-250 ns, no allocation; BenchmarkHooks) and no Redis round trip. Gauges of queues and topics (WatchQueues, WatchTopic) are read
 // from Redis when Prometheus scrapes: one pipelined round trip per queue
-// and per topic and group, all bounded together by the scrape timeout.
+// and per topic and group, all bounded together by the scrape timeout
+// (see WithScrapeTimeout for how go-redis honours it).
 //
 // Metric names, with the default namespace "gosync" (labels in braces):
 //

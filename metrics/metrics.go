@@ -44,15 +44,17 @@ func WithConstLabels(l prometheus.Labels) Option {
 func WithBuckets(b ...float64) Option { return func(o *options) { o.buckets = b } }
 
 // WithScrapeTimeout bounds all Redis reads of one scrape together
-// (default 3s; keep it below Prometheus's scrape_timeout). New panics if
-// it is not positive.
+// (default 3s; keep it below Prometheus's scrape_timeout). It is a context
+// deadline: go-redis honours it on reads only for clients with
+// ContextTimeoutEnabled; otherwise each read is bounded by the client's
+// ReadTimeout (default 3s). New panics if it is not positive.
 func WithScrapeTimeout(d time.Duration) Option { return func(o *options) { o.scrapeTimeout = d } }
 
 // Metrics holds Go Sync's Prometheus collectors. Register it (it is a
 // prometheus.Collector), then plug its hooks into the primitives:
 // gosync.WithHooks(m.Hooks()), or per package LockHooks, LeaderHooks,
 // TaskHooks and EventHooks. It is safe for concurrent use. One Metrics
-// serves any number of primitives; register it in one registry only.
+// serves any number of primitives.
 type Metrics struct {
 	o    options
 	vecs []prometheus.Collector // everything fed by hooks
@@ -214,8 +216,10 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector. It reads the watched queues
 // and topics from Redis (see WatchQueues and WatchTopic), all within the
-// scrape timeout; a read that fails or times out leaves its gauges out of
-// this scrape and counts in gosync_scrape_errors_total.
+// scrape timeout (see WithScrapeTimeout); a read that fails or times out
+// leaves its gauges out of this scrape and counts in
+// gosync_scrape_errors_total. Without watched queues or topics it does
+// no I/O.
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	for _, c := range m.vecs {
 		c.Collect(ch)
