@@ -79,6 +79,7 @@ func TestLockMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-short.Done()
+	waitFor(t, 5*time.Second, "the loss counted", func() bool { return testutil.ToFloat64(m.lockLosses) == 1 }) // OnLost runs just after Done
 	short.Release(ctx)
 	if err := testutil.CollectAndCompare(m, strings.NewReader(`
 # HELP gosync_lock_acquisitions_total Locks acquired.
@@ -161,6 +162,7 @@ func TestLeaderMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-ld2.Done()
+	waitFor(t, 5*time.Second, "the loss counted", func() bool { return transitions("lost") == 1 }) // OnEnded runs just after Done
 	if transitions("lost") != 1 || transitions("elected") != 2 || gauge("app_leader_leading") != 0 {
 		t.Fatalf("after a loss: lost %v, elected %v, leading %v", transitions("lost"), transitions("elected"), gauge("app_leader_leading"))
 	}

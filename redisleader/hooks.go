@@ -14,7 +14,7 @@ type Hooks struct {
 	// ends: err is ErrResigned after Resign (or Close), ErrLost when it was
 	// lost. It runs on the goroutine that ended it: Resign's or Close's
 	// caller, the renewal goroutine, the deadline timer's, or a caller of
-	// Leadership.Context().Err().
+	// Leadership.Context().Err(). It runs just after Done is closed.
 	OnEnded func(group, id string, term uint64, err error)
 	// OnObserve is called for each leader an Observe channel (or Run's
 	// OnNewLeader) delivers, on the observer's goroutine, right after the

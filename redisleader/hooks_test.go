@@ -6,6 +6,8 @@ import (
 	stdsync "sync"
 	"testing"
 	"time"
+
+	"github.com/go-sync/sync/internal/redistest"
 )
 
 // hookLog records what Hooks report, as lines.
@@ -83,6 +85,8 @@ func TestHooks(t *testing.T) {
 				fmt.Sprintf("elected g b %d", bl.Term()),
 				fmt.Sprintf("lost g b %d", bl.Term()),
 			}
+			// OnEnded runs just after Done closes.
+			redistest.WaitFor(t, 5*time.Second, "the loss reported", func() bool { return len(rec.get()) == len(want) })
 			if got := rec.get(); fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Fatalf("hooks reported %q, want %q", got, want)
 			}

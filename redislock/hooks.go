@@ -26,7 +26,8 @@ type Hooks struct {
 	// its deadline passed without a renewal, a renewal found it gone, or
 	// the watchdog could not reach a majority. It runs on the goroutine
 	// that noticed: the expiry timer's, the watchdog's, or that of a
-	// caller of Extend or of Lock.Context().Err().
+	// caller of Extend or of Lock.Context().Err(). It runs just after
+	// Done is closed.
 	OnLost func(name string, token uint64)
 }
 

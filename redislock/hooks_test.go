@@ -5,6 +5,8 @@ import (
 	stdsync "sync"
 	"testing"
 	"time"
+
+	"github.com/go-sync/sync/internal/redistest"
 )
 
 // hookLog records what Hooks report.
@@ -82,6 +84,11 @@ func TestHooks(t *testing.T) {
 				t.Fatal(err)
 			}
 			<-short.Done()
+			// OnLost runs just after Done closes.
+			redistest.WaitFor(t, 5*time.Second, "the loss reported", func() bool {
+				_, _, lost, _, _ := rec.snapshot()
+				return len(lost) == 1
+			})
 			if err := short.Release(ctx); !errors.Is(err, ErrNotHeld) {
 				t.Fatalf("Release of a lost lock = %v, want ErrNotHeld", err)
 			}
