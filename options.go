@@ -9,6 +9,7 @@ import (
 	"github.com/go-sync/sync/redisleader"
 	"github.com/go-sync/sync/redislock"
 	"github.com/go-sync/sync/redistask"
+	"github.com/go-sync/sync/tracing"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -21,6 +22,7 @@ type options struct {
 	nodes  []redis.UniversalClient
 	clock  Clock
 	hooks  Hooks
+	prop   tracing.Propagator
 }
 
 func defaultOptions() options {
@@ -63,6 +65,14 @@ func WithClock(c Clock) Option {
 		}
 	}
 }
+
+// WithPropagator sets the trace context propagator of the producers,
+// workers and event clients the Sync hands out: pushes and publishes
+// store the W3C trace context of their ctx, and handlers' contexts carry
+// it (see package tracing; github.com/go-sync/sync/otelsync adapts
+// OpenTelemetry). Default: none. Options given to Producer, Worker or
+// Events win over it.
+func WithPropagator(p tracing.Propagator) Option { return func(o *options) { o.prop = p } }
 
 // Hooks are the metric callbacks of the primitives a Sync hands out; see
 // each package's Hooks for when each is called. The zero value sets none,

@@ -116,7 +116,8 @@ func (s *Sync) Producer(opts ...redistask.ProducerOption) (*redistask.Producer, 
 	if s.isClosed() {
 		return nil, ErrClosed
 	}
-	return redistask.NewProducer(s.client, append([]redistask.ProducerOption{redistask.WithProducerPrefix(s.Prefix()), redistask.WithProducerHooks(s.opts.hooks.Task)}, opts...)...)
+	return redistask.NewProducer(s.client, append([]redistask.ProducerOption{redistask.WithProducerPrefix(s.Prefix()),
+		redistask.WithProducerPropagator(s.opts.prop), redistask.WithProducerHooks(s.opts.hooks.Task)}, opts...)...)
 }
 
 // Worker returns a redistask.Worker for queue on the shared client and
@@ -126,7 +127,8 @@ func (s *Sync) Worker(queue string, opts ...redistask.WorkerOption) (*redistask.
 	if s.isClosed() {
 		return nil, ErrClosed
 	}
-	opts = append([]redistask.WorkerOption{redistask.WithWorkerPrefix(s.Prefix()), redistask.WithWorkerLogger(s.opts.logger), redistask.WithWorkerHooks(s.opts.hooks.Task)}, opts...)
+	opts = append([]redistask.WorkerOption{redistask.WithWorkerPrefix(s.Prefix()), redistask.WithWorkerLogger(s.opts.logger),
+		redistask.WithWorkerPropagator(s.opts.prop), redistask.WithWorkerHooks(s.opts.hooks.Task)}, opts...)
 	return redistask.NewWorker(s.client, queue, opts...)
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-sync/sync/internal/keys"
 	"github.com/go-sync/sync/internal/script"
+	"github.com/go-sync/sync/tracing"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -51,6 +52,7 @@ type options struct {
 	replicas       int
 	replicaTimeout time.Duration
 	hooks          Hooks
+	prop           tracing.Propagator
 }
 
 // WithPrefix sets the key prefix (default "sync").
@@ -88,6 +90,14 @@ func WithReplicas(n int, timeout time.Duration) Option {
 // every consumer of its topics (run before a consumer's own WithHooks).
 // The default is none.
 func WithClientHooks(h Hooks) Option { return func(o *options) { o.hooks = h } }
+
+// WithPropagator makes Publish store the W3C trace context of its ctx,
+// injected by p, in events whose Trace is empty or malformed, and
+// consumers and subscribers hand each event's trace context to their
+// handler's context, extracted by p (default: none; Trace is stored only
+// when set by the caller, and handlers can still read it). See
+// github.com/go-sync/sync/otelsync for OpenTelemetry.
+func WithPropagator(p tracing.Propagator) Option { return func(o *options) { o.prop = p } }
 
 // Client publishes to and consumes from topics on one Redis (or Redis
 // Cluster). It is safe for concurrent use and holds no goroutines; the

@@ -22,7 +22,8 @@ import (
 // that event: it is retried after a backoff (ordering is never skipped)
 // until it succeeds, the consumer's dead-letter policy takes it, or the
 // partition is handed over. ctx ends when the partition's lease is lost or
-// the consumer stops.
+// the consumer stops; with WithPropagator it carries the event's trace
+// context (Event.Trace) as its remote parent.
 type Handler func(ctx context.Context, ev *Event) error
 
 // Hooks are optional callbacks for metrics and tests, set on a Client

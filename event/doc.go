@@ -66,6 +66,17 @@
 //     lease counters) need the same setting to stay monotonic across
 //     restarts.
 //
+// # Tracing
+//
+// With WithPropagator, Publish stores the W3C trace context of its ctx
+// (traceparent, and tracestate up to 512 bytes) in the entry's tp and ts
+// fields, and consumers and subscribers put it in their handler's context
+// as the remote parent; dead-lettering keeps it. The propagator is a small
+// interface (package tracing), so this package does not depend on
+// OpenTelemetry; github.com/go-sync/sync/otelsync adapts OpenTelemetry's
+// propagators. Entries without the fields, and readers that ignore them,
+// work as before.
+//
 // # Assumptions
 //
 // A topic's partition count never changes (CreateTopic refuses another
@@ -78,7 +89,8 @@
 //
 //	<prefix>:event:{<topic>}:meta                   hash    {partitions}
 //	<prefix>:event:{<topic>}:group:<group>:members  zset    live members, score = expiry (Redis ms)
-//	<prefix>:event:{<topic>/<p>}                    stream  partition p: fields k (key), v (payload), i (event ID)
+//	<prefix>:event:{<topic>/<p>}                    stream  partition p: fields k (key), v (payload), i (event ID),
+//	                                                        tp, ts (W3C traceparent, tracestate; only when set)
 //	<prefix>:event:{<topic>/<p>}:dedupe:<id>        string  offset of event ID, PX = dedupe window
 //	<prefix>:event:{<topic>/<p>}:offsets            hash    group -> committed offset
 //	<prefix>:event:{<topic>/<p>}:tokens             hash    group -> highest owner fencing token

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-sync/sync/redislock"
+	"github.com/go-sync/sync/tracing"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -81,6 +82,9 @@ func (t *Topic) decode(p int, m redis.XMessage) (Event, error) {
 	}
 	ev.Key, ev.Payload = k, []byte(v)
 	ev.ID, _ = m.Values["i"].(string)
+	tp, _ := m.Values["tp"].(string)
+	ts, _ := m.Values["ts"].(string)
+	ev.Trace = tracing.Context{TraceParent: tp, TraceState: ts}.Valid()
 	return ev, nil
 }
 
@@ -223,7 +227,7 @@ func (c *Consumer) handle(ctx context.Context, ev *Event, commit func(context.Co
 		}
 		if c.o.dlq != nil && attempt >= c.o.maxAttempts {
 			id := fmt.Sprintf("dead/%s/%s/%d/%s", c.t.name, c.group, ev.Partition, ev.Offset)
-			_, derr := c.o.dlq.Publish(ctx, Event{Key: ev.Key, Payload: ev.Payload, ID: id})
+			_, derr := c.o.dlq.Publish(ctx, Event{Key: ev.Key, Payload: ev.Payload, ID: id, Trace: ev.Trace})
 			if derr == nil {
 				if c.o.hooks.OnDeadLetter != nil {
 					c.o.hooks.OnDeadLetter(ev, err)
@@ -258,7 +262,7 @@ func (c *Consumer) call(ctx context.Context, ev *Event) (err error) {
 			err = fmt.Errorf("event: handler panic: %v", r)
 		}
 	}()
-	return c.h(ctx, ev)
+	return c.h(tracing.Extract(ctx, c.t.c.opts.prop, ev.Trace), ev)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

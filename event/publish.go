@@ -6,6 +6,7 @@ import (
 	stdsync "sync"
 	"time"
 
+	"github.com/go-sync/sync/tracing"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -22,6 +23,12 @@ type Event struct {
 	// the first publish's Receipt. For Kafka-style producer sequences use
 	// ID = producerID + "/" + sequence.
 	ID string
+	// Trace is the W3C trace context of the publish. Publish fills it
+	// from its ctx through the Client's propagator (WithPropagator) when
+	// it is empty or malformed; a malformed one is dropped, never stored.
+	// A consumer with a propagator puts it in the handler's context, and
+	// dead-lettering keeps it.
+	Trace tracing.Context
 
 	// Set for handlers.
 	Topic     string
@@ -75,6 +82,8 @@ func (t *Topic) PublishBatch(ctx context.Context, evs []Event) ([]Receipt, error
 func (t *Topic) publishBatch(ctx context.Context, evs []Event) ([]Receipt, error) {
 	max := t.c.opts.maxPayload
 	parts := make([]int, len(evs))
+	traces := make([]tracing.Context, len(evs))
+	fromCtx := tracing.Inject(ctx, t.c.opts.prop)
 	byPart := map[int][]int{}
 	order := []int{}
 	for i := range evs {
@@ -93,6 +102,9 @@ func (t *Topic) publishBatch(ctx context.Context, evs []Event) ([]Receipt, error
 			p = int(t.rr.Add(1) % uint32(t.n))
 		}
 		parts[i] = p
+		if traces[i] = evs[i].Trace.Valid(); traces[i].IsZero() {
+			traces[i] = fromCtx
+		}
 		if _, ok := byPart[p]; !ok {
 			order = append(order, p)
 		}
@@ -105,13 +117,20 @@ func (t *Topic) publishBatch(ctx context.Context, evs []Event) ([]Receipt, error
 	queue := func(pipe redis.Pipeliner, p int) []pending {
 		var ps []pending
 		for _, i := range byPart[p] {
-			ev := &evs[i]
+			ev, tr := &evs[i], traces[i]
 			pd := pending{i: i, ev: ev}
 			if ev.ID != "" {
 				pd.dup = publishScript.Eval(ctx, pipe, []string{t.streamKey(p), t.dedupeKey(p, ev.ID)},
-					t.c.opts.dedupe.Milliseconds(), ev.Key, ev.Payload, ev.ID)
+					t.c.opts.dedupe.Milliseconds(), ev.Key, ev.Payload, ev.ID, tr.TraceParent, tr.TraceState)
 			} else {
-				pd.xadd = pipe.XAdd(ctx, &redis.XAddArgs{Stream: t.streamKey(p), Values: []any{"k", ev.Key, "v", ev.Payload}})
+				values := []any{"k", ev.Key, "v", ev.Payload}
+				if tr.TraceParent != "" {
+					values = append(values, "tp", tr.TraceParent)
+				}
+				if tr.TraceState != "" {
+					values = append(values, "ts", tr.TraceState)
+				}
+				pd.xadd = pipe.XAdd(ctx, &redis.XAddArgs{Stream: t.streamKey(p), Values: values})
 			}
 			ps = append(ps, pd)
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	stdsync "sync"
+
+	"github.com/go-sync/sync/tracing"
 )
 
 // Subscribe delivers every event of every partition from position from,
@@ -64,7 +66,7 @@ func (t *Topic) follow(ctx context.Context, p int, from Position, h Handler) err
 		}
 		for i := range evs {
 			evs[i].Attempt = 1
-			if err := h(ctx, &evs[i]); err != nil {
+			if err := h(tracing.Extract(ctx, t.c.opts.prop, evs[i].Trace), &evs[i]); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}

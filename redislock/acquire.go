@@ -87,7 +87,7 @@ func (l *Locker) acquire(ctx context.Context, name string, opts []AcquireOption,
 		last = err
 	}
 
-	w, created := l.enqueue(name)
+	w, created := l.enqueue(name, &o)
 	var heldUntil time.Time
 	defer func() { l.dequeue(name, w, heldUntil) }()
 	if created {
@@ -106,13 +106,21 @@ func (l *Locker) acquire(ctx context.Context, name string, opts []AcquireOption,
 		// The previous head holds the lock: wait for its release (we are
 		// notified) or its deadline, instead of a doomed attempt now.
 		timer.Reset(time.Until(w.after) + time.Millisecond)
-		if err := l.waitTurn(ctx, w, timer); err != nil {
+		lk, err := l.waitTurn(ctx, w, timer)
+		if err != nil {
 			return nil, stop(err, last)
+		}
+		if lk != nil {
+			heldUntil = lk.Deadline()
+			return lk, nil
 		}
 	}
 	unreachable := 0
 	for {
 		select {
+		case lk := <-w.handed:
+			heldUntil = lk.Deadline()
+			return lk, nil
 		case <-w.wake: // stale: this attempt sees the lock as it is now
 		default:
 		}
@@ -134,25 +142,34 @@ func (l *Locker) acquire(ctx context.Context, name string, opts []AcquireOption,
 			unreachable = 0
 		}
 		timer.Reset(max(wait, time.Millisecond))
-		if err := l.waitTurn(ctx, w, timer); err != nil {
+		lk, err = l.waitTurn(ctx, w, timer)
+		if err != nil {
 			return nil, stop(err, last)
+		}
+		if lk != nil {
+			heldUntil = lk.Deadline()
+			return lk, nil
 		}
 	}
 }
 
-// waitTurn waits for a release notification or the timer; it returns the
-// reason to stop waiting, if any.
-func (l *Locker) waitTurn(ctx context.Context, w *waiter, timer *time.Timer) error {
+// waitTurn waits for a release notification, a lock handed over by its
+// releaser, or the timer; it returns the handed lock, or the reason to
+// stop waiting.
+func (l *Locker) waitTurn(ctx context.Context, w *waiter, timer *time.Timer) (*Lock, error) {
 	select {
+	case lk := <-w.handed:
+		timer.Stop()
+		return lk, nil
 	case <-w.wake:
 		timer.Stop()
 	case <-timer.C:
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	case <-l.ctx.Done():
-		return ErrClosed
+		return nil, ErrClosed
 	}
-	return nil
+	return nil, nil
 }
 
 // stopErr builds Acquire's error: ErrClosed; ErrWaitTimeout when the

@@ -87,6 +87,16 @@
 // context ends (the error satisfies errors.Is(err, ctx.Err())), or the wait
 // bound passes (ErrWaitTimeout).
 //
+// Handoff: when a Lock is released while a waiter of the same Locker queues
+// for its name, Release acquires the lock for that waiter in one round trip
+// (the acquire script with the releasing value as precondition: the key
+// passes from one holder to the next without becoming free, and the counter
+// moves as for any grant), instead of a release and then an acquire. The
+// releasing Lock has ended before the next holder's begins, and the next
+// token is larger. After 16 handoffs in a row a Release frees the key and
+// announces it, so that waiters of other Lockers (and other processes) get
+// a chance; there is no order across Lockers.
+//
 // # Keys (all under the Locker's prefix, default "sync")
 //
 //	<prefix>:lock:{<name>}           string  holder's random value, PX = TTL

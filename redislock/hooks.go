@@ -14,10 +14,11 @@ type Hooks struct {
 	// OnAcquire is called when Acquire or TryAcquire returns, on the
 	// caller's goroutine, with the call's error (nil: the lock is held).
 	// wait is the time spent in the call: queueing behind other waiters
-	// and every attempt. attempt is the duration of the last attempt,
-	// one round of scripts to the nodes until a majority answered; zero
-	// when the call made no attempt (an invalid name or option, a closed
-	// Locker, an ended context).
+	// and every attempt. attempt is the duration of the last attempt the
+	// call made, one round of scripts to the nodes until a majority
+	// answered; zero when it made none (an invalid name or option, a
+	// closed Locker, an ended context, or a queued waiter that was handed
+	// the lock by its releaser: see Release).
 	OnAcquire func(name string, wait, attempt time.Duration, err error)
 	// OnRelease is called when Lock.Release returns, on the caller's
 	// goroutine, with Release's error.
@@ -38,10 +39,10 @@ func WithHooks(h Hooks) Option { return func(o *options) { o.hooks = h } }
 // (only when OnAcquire is set: no clock read otherwise).
 func (l *Locker) attempt(ctx context.Context, name string, o *acquireOptions, timing *time.Duration) (*Lock, time.Duration, error) {
 	if timing == nil {
-		return l.try(ctx, name, o)
+		return l.try(ctx, name, o, "")
 	}
 	start := time.Now()
-	lk, wait, err := l.try(ctx, name, o)
+	lk, wait, err := l.try(ctx, name, o, "")
 	*timing = time.Since(start)
 	return lk, wait, err
 }

@@ -27,7 +27,12 @@ type Lock struct {
 	cancel   context.CancelCauseFunc
 	stop     chan struct{} // closed to stop the watchdog; nil without one
 	released bool          // a Release reached a majority, or found the lock gone
+	chain    int           // handoffs in a row that led to this grant
 }
+
+// maxChain bounds handoffs in a row: then a Release frees the lock and
+// announces it, so that waiters elsewhere get their chance.
+const maxChain = 16
 
 func (l *Locker) newLock(name, value string, token uint64, ttl time.Duration, deadline time.Time, o *acquireOptions) *Lock {
 	lk := &Lock{l: l, name: name, value: value, token: token, ttl: ttl, deadline: deadline, done: make(chan struct{})}
@@ -329,6 +334,9 @@ func (lk *Lock) release(ctx context.Context) error {
 	expired := prior != nil && !errors.Is(prior, ErrReleased)
 	lk.end(ErrReleased)
 	l := lk.l
+	if !expired && lk.chain < maxChain && lk.handoff(ctx) {
+		return nil
+	}
 	ok, notHeld, errs := l.releaseWait(ctx, lk.name, lk.value)
 	l.notify(lk.name) // our own waiters need not wait for the pub/sub echo
 	settled := ok >= l.quorum || len(l.nodes)-notHeld < l.quorum
@@ -347,6 +355,37 @@ func (lk *Lock) release(ctx context.Context) error {
 	default:
 		return &QuorumError{Op: "release", Name: lk.name, Quorum: l.quorum, OK: ok, Nodes: errs}
 	}
+}
+
+// handoff passes the lock to the head waiter of this Locker, if any: one
+// acquire round trip with the releasing value as precondition, instead of
+// a release and then an acquire. It reports whether the lock was handed
+// over (and so released by lk); if not, Release goes on as usual. The
+// caller has ended lk.
+func (lk *Lock) handoff(ctx context.Context) bool {
+	l := lk.l
+	w := l.claimHead(lk.name)
+	if w == nil {
+		return false
+	}
+	next, _, _ := l.try(ctx, lk.name, w.o, lk.value)
+	if next != nil {
+		next.chain = lk.chain + 1
+	}
+	if !l.deliver(w, next) && next != nil {
+		// The waiter left while its lock was being taken: the lock has
+		// passed from lk all the same; free it (or hand it on).
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), next.ttl)
+		next.Release(rctx)
+		cancel()
+	}
+	if next == nil {
+		return false
+	}
+	lk.mu.Lock()
+	lk.released = true
+	lk.mu.Unlock()
+	return true
 }
 
 // watchdog renews the lock every TTL/3 until it ends or the Locker closes.

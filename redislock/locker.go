@@ -254,9 +254,9 @@ type nodeReply struct {
 	err   error
 }
 
-func (l *Locker) acquireOn(ctx context.Context, i int, ks []string, value string, ttl time.Duration, proposal uint64) nodeReply {
+func (l *Locker) acquireOn(ctx context.Context, i int, ks []string, value string, ttl time.Duration, proposal uint64, from string) nodeReply {
 	r := nodeReply{i: i}
-	res, err := acquireScript.Run(ctx, l.nodes[i].client, ks, value, ttl.Milliseconds(), strconv.FormatUint(proposal, 10)).Int64Slice()
+	res, err := acquireScript.Run(ctx, l.nodes[i].client, ks, value, ttl.Milliseconds(), strconv.FormatUint(proposal, 10), from).Int64Slice()
 	if err != nil {
 		if isWrongType(err) {
 			err = fmt.Errorf("%w: %v", ErrWrongType, err)
@@ -274,10 +274,12 @@ func (l *Locker) acquireOn(ctx context.Context, i int, ks []string, value string
 
 // try makes one attempt to acquire name on a majority. On failure it
 // returns how long to wait before the next attempt is likely to succeed.
+// With from set (a handoff), the lock passes directly from the holder
+// whose value is from, on the nodes where that holder still has it.
 // It returns as soon as the outcome is decided or ctx ends: requests to
 // slow nodes go on in the background (bounded by the TTL), and whatever
 // they set is released if the attempt failed.
-func (l *Locker) try(ctx context.Context, name string, o *acquireOptions) (*Lock, time.Duration, error) {
+func (l *Locker) try(ctx context.Context, name string, o *acquireOptions, from string) (*Lock, time.Duration, error) {
 	ks := []string{l.lockKey(name), l.fenceKey(name)}
 	value := l.newValue(o.owner)
 	ttl := o.ttl
@@ -285,7 +287,7 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions) (*Lock
 	deadline := start.Add(ttl - drift(ttl))
 	if len(l.nodes) == 1 && ctx.Done() == nil {
 		// One node and nothing to cancel: call inline, no goroutines.
-		return l.tryOne(ctx, name, ks, value, o, start, deadline)
+		return l.tryOne(ctx, name, ks, value, o, start, deadline, from)
 	}
 	// Node calls outlive a cancelled caller: their outcome must be known
 	// to release what they set. The TTL bounds them.
@@ -300,7 +302,7 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions) (*Lock
 	for i := range l.nodes {
 		go func() {
 			defer l.wg.Done()
-			replies <- l.acquireOn(nctx, i, ks, value, ttl, proposal)
+			replies <- l.acquireOn(nctx, i, ks, value, ttl, proposal, from)
 		}()
 	}
 	// A node that has not answered after a tenth of the TTL counts as
@@ -468,8 +470,8 @@ const backoffUnreachable = 100 * time.Millisecond
 
 // tryOne is try for a single node when the caller's context cannot be
 // cancelled: one inline script call, no goroutines.
-func (l *Locker) tryOne(ctx context.Context, name string, ks []string, value string, o *acquireOptions, start, deadline time.Time) (*Lock, time.Duration, error) {
-	r := l.acquireOn(ctx, 0, ks, value, o.ttl, 0)
+func (l *Locker) tryOne(ctx context.Context, name string, ks []string, value string, o *acquireOptions, start, deadline time.Time, from string) (*Lock, time.Duration, error) {
+	r := l.acquireOn(ctx, 0, ks, value, o.ttl, 0, from)
 	switch {
 	case r.err != nil:
 		if errors.Is(r.err, ErrWrongType) {

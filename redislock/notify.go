@@ -22,6 +22,13 @@ type waiter struct {
 	turn  chan struct{} // closed when this waiter becomes the head
 	wake  chan struct{} // cap 1: a release was announced
 	after time.Time     // set when the previous head acquired: its deadline
+
+	// Handoff (see Lock.Release): a releasing holder of this Locker
+	// acquires the lock for the head waiter in the same round trip.
+	o       *acquireOptions // what the waiter asked for
+	handed  chan *Lock      // cap 1: the lock acquired for this waiter
+	handing bool            // under l.mu: a handoff to this waiter is under way
+	gone    bool            // under l.mu: the waiter has left the queue
 }
 
 // hasWaiters reports whether anyone of this Locker waits for name.
@@ -34,8 +41,8 @@ func (l *Locker) hasWaiters(name string) bool {
 
 // enqueue appends a waiter for name; created reports whether the queue is
 // new (its creator subscribes to the release channel).
-func (l *Locker) enqueue(name string) (w *waiter, created bool) {
-	w = &waiter{turn: make(chan struct{}), wake: make(chan struct{}, 1)}
+func (l *Locker) enqueue(name string, o *acquireOptions) (w *waiter, created bool) {
+	w = &waiter{turn: make(chan struct{}), wake: make(chan struct{}, 1), o: o, handed: make(chan *Lock, 1)}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	q := l.queues[name]
@@ -53,9 +60,22 @@ func (l *Locker) enqueue(name string) (w *waiter, created bool) {
 
 // dequeue removes w. If w was the head, the next waiter becomes the head;
 // if w leaves holding the lock, the next head waits for its release (or its
-// deadline) before trying. The last waiter out unsubscribes.
+// deadline) before trying. The last waiter out unsubscribes. A lock handed
+// to w that w did not take is released (handing it on to the next head).
 func (l *Locker) dequeue(name string, w *waiter, heldUntil time.Time) {
 	l.mu.Lock()
+	w.gone = true
+	select {
+	case lk := <-w.handed:
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), lk.ttl)
+			defer cancel()
+			lk.Release(ctx)
+		}()
+	default:
+	}
 	q := l.queues[name]
 	if q == nil {
 		l.mu.Unlock()
@@ -81,6 +101,36 @@ func (l *Locker) dequeue(name string, w *waiter, heldUntil time.Time) {
 	if empty {
 		l.unsubscribe(name)
 	}
+}
+
+// claimHead returns the head waiter for name and marks a handoff to it
+// under way, or nil when there is none to hand to.
+func (l *Locker) claimHead(name string) *waiter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	q := l.queues[name]
+	if l.closed || q == nil || len(q.waiters) == 0 {
+		return nil
+	}
+	w := q.waiters[0]
+	if w.handing || w.gone || len(w.handed) > 0 {
+		return nil
+	}
+	w.handing = true
+	return w
+}
+
+// deliver ends the handoff to w: it passes lk (if any) to w and reports
+// whether w took it; a waiter that left meanwhile takes nothing.
+func (l *Locker) deliver(w *waiter, lk *Lock) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w.handing = false
+	if lk == nil || w.gone {
+		return false
+	}
+	w.handed <- lk
+	return true
 }
 
 // notify wakes the head waiter for name, if any.

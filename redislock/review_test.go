@@ -90,18 +90,43 @@ func TestBoundsHoldWhileNodeHangs(t *testing.T) {
 	}
 }
 
-// A counter that is not an integer is reported as ErrWrongType and
-// leaves no orphan lock key behind.
+// A counter that is not a positive integer is reported as ErrWrongType,
+// is left as it was, and no orphan lock key stays behind.
 func TestCorruptCounter(t *testing.T) {
-	ctx := t.Context()
-	nodes := oneBackend.nodes(t)
-	l := newLocker(t, nodes)
-	nodes[0].Set(ctx, l.fenceKey("c"), "garbage", 0)
-	if _, err := l.TryAcquire(ctx, "c"); !errors.Is(err, ErrWrongType) {
-		t.Fatalf("TryAcquire with a corrupt counter = %v", err)
-	}
-	if n, _ := nodes[0].Exists(ctx, l.Key("c")).Result(); n != 0 {
-		t.Fatal("the failed acquire left the lock key set")
+	for _, tc := range []struct {
+		name string
+		set  func(ctx context.Context, c redis.UniversalClient, key string) error
+		want string // the counter afterwards ("" for a hash)
+	}{
+		{"garbage", func(ctx context.Context, c redis.UniversalClient, k string) error {
+			return c.Set(ctx, k, "garbage", 0).Err()
+		}, "garbage"},
+		{"negative", func(ctx context.Context, c redis.UniversalClient, k string) error {
+			return c.Set(ctx, k, "-1", 0).Err()
+		}, "-1"},
+		{"hash", func(ctx context.Context, c redis.UniversalClient, k string) error {
+			return c.HSet(ctx, k, "f", "v").Err()
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			nodes := oneBackend.nodes(t)
+			l := newLocker(t, nodes)
+			if err := tc.set(ctx, nodes[0], l.fenceKey("c")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.TryAcquire(ctx, "c"); !errors.Is(err, ErrWrongType) {
+				t.Fatalf("TryAcquire with a corrupt counter = %v", err)
+			}
+			if n, _ := nodes[0].Exists(ctx, l.Key("c")).Result(); n != 0 {
+				t.Fatal("the failed acquire left the lock key set")
+			}
+			if tc.want != "" {
+				if got, _ := nodes[0].Get(ctx, l.fenceKey("c")).Result(); got != tc.want {
+					t.Fatalf("counter after the failed acquire = %q, want %q", got, tc.want)
+				}
+			}
+		})
 	}
 }
 

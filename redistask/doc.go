@@ -38,11 +38,16 @@
 //
 // # Throughput
 //
-// A worker reads up to WithBatch tasks per XREADGROUP (default: the pool
-// size) while
-// its handlers are busy, so the next tasks are at hand when a handler
-// frees; it holds at most pool + batch tasks, and the ones waiting for a
-// handler are heartbeated like running ones. Acknowledgements of tasks
+// A worker reads with a blocking XREADGROUP while its handlers are busy,
+// so the next tasks are at hand when a handler frees; the ones waiting for
+// a handler are heartbeated like running ones. How many it may hold beyond
+// its pool adapts to its handlers: as many as the pool runs in about 5ms at
+// their measured mean run time, at least the pool size (until a handler
+// has finished, and whenever handlers are slow) and at most 256; a read
+// fetches up to 128. Fast handlers thus get large batches (a round trip
+// per hundred tasks), while a worker with slow handlers holds no more than
+// twice its pool, leaving the rest of the queue to idle workers.
+// WithBatch(n) fixes both numbers at n instead. Acknowledgements of tasks
 // that finish together go out in one script call.
 //
 // # Retention
@@ -66,9 +71,22 @@
 //	<prefix>:task:{<queue>}:reply:<run>   list    results of a distributed Run
 //
 // A task is stored as one binary field "t" (a versioned, length-prefixed
-// encoding of its id, name, payload, attempt, limits and timestamps), so
-// scripts move tasks between the stream and the sets without parsing
-// them.
+// encoding of its id, name, payload, attempt, limits and timestamps, and,
+// only when it has one, its W3C trace context), so scripts move tasks
+// between the stream and the sets without parsing them, and retries, dead
+// letters and requeues keep the trace context.
+//
+// # Tracing
+//
+// With WithProducerPropagator, Push stores the W3C trace context of its
+// ctx (traceparent, and tracestate up to 512 bytes) in Task.Trace; with
+// WithWorkerPropagator, the handler's context carries it as the remote
+// parent. The propagator is a small interface (package tracing), so this
+// package does not depend on OpenTelemetry; github.com/go-sync/sync/otelsync
+// adapts OpenTelemetry's propagators. Workers of releases before trace
+// contexts dead-letter a traced task as "corrupt" (its entry kept whole,
+// so RequeueDead works after the upgrade): upgrade workers before
+// producers set a propagator.
 //
 // # Scripts
 //

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-sync/sync/internal/keys"
+	"github.com/go-sync/sync/tracing"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -24,6 +25,7 @@ type Producer struct {
 	keys       keys.Space
 	maxPayload int
 	dedupe     time.Duration
+	prop       tracing.Propagator
 	now        func() time.Time
 	hooks      Hooks
 }
@@ -41,6 +43,14 @@ func WithMaxPayload(n int) ProducerOption { return func(p *Producer) { p.maxPayl
 
 // WithDedupeWindow sets how long a task ID stays unique (default 24h).
 func WithDedupeWindow(d time.Duration) ProducerOption { return func(p *Producer) { p.dedupe = d } }
+
+// WithProducerPropagator makes Push and PushBatch store the W3C trace
+// context of their ctx, injected by p, in tasks whose Trace is empty or
+// malformed (default: none; Trace is stored only when set by the
+// caller). See github.com/go-sync/sync/otelsync for OpenTelemetry.
+func WithProducerPropagator(p tracing.Propagator) ProducerOption {
+	return func(pr *Producer) { pr.prop = p }
+}
 
 // NewProducer returns a Producer on client. The caller owns the client.
 func NewProducer(client redis.UniversalClient, opts ...ProducerOption) (*Producer, error) {
@@ -60,9 +70,10 @@ func NewProducer(client redis.UniversalClient, opts ...ProducerOption) (*Produce
 	return p, nil
 }
 
-// prepare validates t and fills its defaults; it returns the encoded
-// task and its run-at time in unix ms (0: now).
-func (p *Producer) prepare(t *Task) (string, int64, error) {
+// prepare validates t and fills its defaults, and its trace context from
+// tc when it has no valid one; it returns the encoded task and its run-at
+// time in unix ms (0: now).
+func (p *Producer) prepare(t *Task, tc tracing.Context) (string, int64, error) {
 	if t.Name == "" {
 		return "", 0, fmt.Errorf("%w: empty task name", ErrInvalidName)
 	}
@@ -78,6 +89,9 @@ func (p *Producer) prepare(t *Task) (string, int64, error) {
 		c.MaxAttempts = DefaultMaxAttempts
 	}
 	c.Attempt, c.LastError, c.EnqueuedAt = 0, "", now
+	if c.Trace = t.Trace.Valid(); c.Trace.IsZero() {
+		c.Trace = tc
+	}
 	var at int64
 	// Run-at times are rounded up to the millisecond: never early.
 	ceilMs := func(t time.Time) int64 { return (t.UnixNano() + int64(time.Millisecond) - 1) / int64(time.Millisecond) }
@@ -114,7 +128,7 @@ func (p *Producer) push(ctx context.Context, queue string, t Task) (string, erro
 	if err != nil {
 		return "", err
 	}
-	blob, at, err := p.prepare(&t)
+	blob, at, err := p.prepare(&t, tracing.Inject(ctx, p.prop))
 	if err != nil {
 		return "", err
 	}
@@ -148,8 +162,9 @@ func (p *Producer) PushBatch(ctx context.Context, queue string, tasks []Task) (i
 	}
 	blobs := make([]string, len(tasks))
 	ats := make([]int64, len(tasks))
+	tc := tracing.Inject(ctx, p.prop)
 	for i := range tasks {
-		if blobs[i], ats[i], err = p.prepare(&tasks[i]); err != nil {
+		if blobs[i], ats[i], err = p.prepare(&tasks[i], tc); err != nil {
 			return nil, nil, fmt.Errorf("task %d: %w", i, err)
 		}
 	}

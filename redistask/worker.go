@@ -10,14 +10,17 @@ import (
 	"runtime/debug"
 	"strings"
 	stdsync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sync/sync/internal/keys"
+	"github.com/go-sync/sync/tracing"
 	"github.com/redis/go-redis/v9"
 )
 
 // Handler runs one task. Its context carries the task's timeout and ends
-// on forced shutdown. Returning nil acknowledges the task; an error (or a
+// on forced shutdown; with WithWorkerPropagator it also carries the
+// task's trace context (Task.Trace) as its remote parent. Returning nil acknowledges the task; an error (or a
 // panic) schedules a retry, or dead-letters the task after MaxAttempts.
 type Handler func(ctx context.Context, t *Task) error
 
@@ -36,11 +39,21 @@ type WorkerOption func(*Worker)
 // WithPool sets how many handlers run at once (default 10).
 func WithPool(n int) WorkerOption { return func(w *Worker) { w.pool = n } }
 
-// WithBatch sets how many tasks one read fetches at most, and how many
-// fetched tasks may wait for a free handler (default: the pool size). A
-// larger batch raises throughput with short handlers (64 doubles it with
-// no-op handlers) but lets one worker hold more tasks others could run.
-func WithBatch(n int) WorkerOption { return func(w *Worker) { w.batch = n } }
+// WithBatch fixes how many tasks one read fetches at most, and how many
+// fetched tasks may wait for a free handler. Without it the worker adapts
+// (see the package doc, Throughput): it prefetches beyond its pool only as
+// much as its handlers finish in about 5ms at their measured speed.
+func WithBatch(n int) WorkerOption { return func(w *Worker) { w.batch, w.batchSet = n, true } }
+
+// Adaptive prefetch, used unless WithBatch is given.
+const (
+	// prefetchHold bounds the queued work a worker holds: the tasks it
+	// has fetched beyond its pool take at most this long to start, at the
+	// handlers' measured mean run time.
+	prefetchHold = 5 * time.Millisecond
+	prefetchMax  = 256 // tasks held beyond the pool, at most
+	readMax      = 128 // tasks per read, at most
+)
 
 // WithVisibilityTimeout sets how long a task may go without a heartbeat
 // before other workers reclaim it (default 30s). Live workers heartbeat
@@ -79,6 +92,11 @@ func WithDeadMaxLen(n int64) WorkerOption { return func(w *Worker) { w.deadMax =
 // to the stream (default 100ms): the lateness of a delayed task.
 func WithPromoteInterval(d time.Duration) WorkerOption { return func(w *Worker) { w.promote = d } }
 
+// WithWorkerPropagator makes handlers' contexts carry their task's trace
+// context (Task.Trace), extracted by p, so a handler's spans are children
+// of the push's span (default: none; handlers can still read Task.Trace).
+func WithWorkerPropagator(p tracing.Propagator) WorkerOption { return func(w *Worker) { w.prop = p } }
+
 // Worker consumes one queue with a pool of handlers. Register handlers
 // with Handle before Run. Safe for concurrent use.
 type Worker struct {
@@ -87,6 +105,7 @@ type Worker struct {
 	prefix     string
 	pool       int
 	batch      int
+	batchSet   bool // WithBatch given: no adaptive prefetch
 	visibility time.Duration
 	timeout    time.Duration
 	shutdown   time.Duration
@@ -96,6 +115,7 @@ type Worker struct {
 	consumer   string
 	log        *slog.Logger
 	hooks      Hooks
+	prop       tracing.Propagator
 
 	mu       stdsync.Mutex
 	handlers map[string]Handler
@@ -103,7 +123,9 @@ type Worker struct {
 	inflight map[string]struct{} // entry ids being handled or acknowledged, for heartbeats
 
 	slots  chan struct{} // handler slots: at most pool running
-	window chan struct{} // fetched and not finished: at most pool+batch
+	window chan struct{} // fetched and not finished: at most pool+prefetch()
+	freed  chan struct{} // cap 1: a window token was given back
+	runNs  atomic.Int64  // mean handler run time (EWMA, ns); 0 until measured
 	acks   chan string
 	active stdsync.WaitGroup // handler goroutines
 	forced context.Context   // ends when the shutdown deadline passes
@@ -129,7 +151,7 @@ func NewWorker(client redis.UniversalClient, queue string, opts ...WorkerOption)
 	if w.k, err = newQueueKeys(ks, queue); err != nil {
 		return nil, err
 	}
-	if w.batch == 0 {
+	if !w.batchSet {
 		w.batch = w.pool
 	}
 	switch {
@@ -196,7 +218,12 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	w.slots = make(chan struct{}, w.pool)
-	w.window = make(chan struct{}, w.pool+w.batch)
+	if w.batchSet {
+		w.window = make(chan struct{}, w.pool+w.batch)
+	} else {
+		w.window = make(chan struct{}, w.pool+max(prefetchMax, w.pool))
+	}
+	w.freed = make(chan struct{}, 1)
 	w.acks = make(chan string, 4*w.pool)
 	forced, force := context.WithCancel(context.WithoutCancel(ctx))
 	defer force()
@@ -253,14 +280,78 @@ func (w *Worker) release(n int) {
 	}
 }
 
-// fetch reads new tasks with a blocking XREADGROUP, up to the batch size
-// while handlers are busy, so the next tasks are at hand when a handler
-// frees: at most pool+batch tasks are held at once, and those waiting for
-// a handler are heartbeated like running ones (they count as in flight).
+// prefetch returns how many fetched tasks may wait for a handler: the
+// WithBatch size, or, adaptively, as many as the pool runs in prefetchHold
+// at the measured mean run time (at least the pool size, at most
+// prefetchMax; the pool size until a handler has finished).
+func (w *Worker) prefetch() int {
+	if w.batchSet {
+		return w.batch
+	}
+	d := w.runNs.Load()
+	if d <= 0 {
+		return w.pool
+	}
+	p := int64(w.pool) * int64(prefetchHold) / d
+	return int(min(max(p, int64(w.pool)), int64(max(prefetchMax, w.pool))))
+}
+
+// readSize is the most tasks one read or reclaim fetches.
+func (w *Worker) readSize() int {
+	if w.batchSet {
+		return w.batch
+	}
+	return max(readMax, w.pool)
+}
+
+// observeRun feeds a handler's run time into the mean prefetch uses.
+func (w *Worker) observeRun(d time.Duration) {
+	x := max(int64(d), 1)
+	for {
+		old := w.runNs.Load()
+		v := x
+		if old > 0 {
+			v = max(old+(x-old)/8, 1)
+		}
+		if w.runNs.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}
+
+// reserve takes window tokens for the next read: as many as the prefetch
+// limit leaves free (up to readSize), waiting while the worker holds its
+// limit. It returns 0 when ctx ends.
+func (w *Worker) reserve(ctx context.Context) int {
+	for {
+		if free := w.pool + w.prefetch() - len(w.window); free > 0 {
+			return take(ctx, w.window, min(free, w.readSize()))
+		}
+		select {
+		case <-w.freed:
+		case <-ctx.Done():
+			return 0
+		}
+	}
+}
+
+// unwindow gives back n window tokens and wakes a reserve waiting for them.
+func (w *Worker) unwindow(n int) {
+	give(w.window, n)
+	select {
+	case w.freed <- struct{}{}:
+	default:
+	}
+}
+
+// fetch reads new tasks with a blocking XREADGROUP while handlers are
+// busy, so the next tasks are at hand when a handler frees: at most pool +
+// prefetch() tasks are held at once, and those waiting for a handler are
+// heartbeated like running ones (they count as in flight).
 func (w *Worker) fetch(ctx context.Context) {
 	backoff := 50 * time.Millisecond
 	for {
-		n := take(ctx, w.window, w.batch)
+		n := w.reserve(ctx)
 		if n == 0 {
 			return
 		}
@@ -268,7 +359,7 @@ func (w *Worker) fetch(ctx context.Context) {
 			Group: group, Consumer: w.consumer, Streams: []string{w.k.stream, ">"}, Count: int64(n), Block: 250 * time.Millisecond,
 		}).Result()
 		if err != nil {
-			give(w.window, n)
+			w.unwindow(n)
 			if ctx.Err() != nil {
 				return
 			}
@@ -291,7 +382,7 @@ func (w *Worker) fetch(ctx context.Context) {
 				w.start(ctx, m, 0, true)
 			}
 		}
-		give(w.window, n-got)
+		w.unwindow(n - got)
 	}
 }
 
@@ -332,7 +423,7 @@ func (w *Worker) start(ctx context.Context, m redis.XMessage, deliveries int64, 
 	go func() {
 		defer w.active.Done()
 		if windowed {
-			defer give(w.window, 1)
+			defer w.unwindow(1)
 		}
 		acking := false
 		defer func() {
@@ -413,17 +504,17 @@ func (w *Worker) process(m redis.XMessage, deliveries int64) bool {
 		timeout = w.timeout
 	}
 	ctx, cancel := context.WithTimeout(w.forced, timeout)
+	hctx := tracing.Extract(ctx, w.prop, t.Trace)
 	if hk := w.hooks.OnStart; hk != nil {
 		hk(w.k.queue, t, pickup(m.ID))
 	}
-	var began time.Time
-	if w.hooks.OnDone != nil {
-		began = time.Now()
-	}
-	err = run(ctx, h, t)
+	began := time.Now()
+	err = run(hctx, h, t)
+	ran := time.Since(began)
+	w.observeRun(ran)
 	cancel()
 	if hk := w.hooks.OnDone; hk != nil {
-		hk(w.k.queue, t, time.Since(began), err)
+		hk(w.k.queue, t, ran, err)
 	}
 	if err == nil {
 		w.acks <- m.ID
@@ -569,12 +660,12 @@ func (w *Worker) reclaim(ctx context.Context) {
 			// Claim no more than the pool can start soon: the reclaimed
 			// tasks wait for free handlers, heartbeated.
 			w.mu.Lock()
-			n := w.pool + w.batch - len(w.inflight)
+			n := w.pool + w.prefetch() - len(w.inflight)
 			w.mu.Unlock()
 			if n <= 0 {
 				break
 			}
-			n = min(n, w.batch)
+			n = min(n, w.readSize())
 			msgs, deleted, next, err := xautoclaim(ctx, w.client, w.k.stream, w.consumer, w.visibility, cursor, n)
 			if err != nil {
 				if ctx.Err() == nil && !errors.Is(err, redis.Nil) {

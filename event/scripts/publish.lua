@@ -5,12 +5,23 @@
 -- ARGV[2]  event key
 -- ARGV[3]  payload
 -- ARGV[4]  event ID
+-- ARGV[5]  traceparent, or "" for none (then no tp field)
+-- ARGV[6]  tracestate, or "" for none (then no ts field)
 -- Returns  {1, offset} when appended; {0, offset of the first append}
 --          when the ID was published within the window.
 local prev = redis.call('GET', KEYS[2])
 if prev then
   return {0, prev}
 end
-local id = redis.call('XADD', KEYS[1], '*', 'k', ARGV[2], 'v', ARGV[3], 'i', ARGV[4])
+local fields = {'k', ARGV[2], 'v', ARGV[3], 'i', ARGV[4]}
+if ARGV[5] ~= '' then
+  table.insert(fields, 'tp')
+  table.insert(fields, ARGV[5])
+end
+if ARGV[6] ~= '' then
+  table.insert(fields, 'ts')
+  table.insert(fields, ARGV[6])
+end
+local id = redis.call('XADD', KEYS[1], '*', unpack(fields))
 redis.call('SET', KEYS[2], id, 'PX', ARGV[1])
 return {1, id}

@@ -4,42 +4,48 @@
 -- ARGV[1]  holder's random value
 -- ARGV[2]  TTL in milliseconds
 -- ARGV[3]  proposed token p (0 when none)
+-- ARGV[4]  handoff: the releasing holder's value ("" when none); when the
+--          lock holds it, the lock passes straight to ARGV[1], as if
+--          released and acquired in one step
 -- Returns  a WRONGTYPE error, leaving everything as it was, when the lock
---          key holds another type or the counter is not an integer;
+--          key holds another type or the counter is not a positive integer;
 --          {1, found, written} when the lock was set: the counter was
 --          raised from found to written = max(found+1, p);
 --          {0, found, pttl} when another holder has it: the counter is
 --          unchanged and pttl is the holder's remaining TTL in ms (-1: none).
-local function counter()
-  local raw = redis.call('GET', KEYS[2])
-  if not raw then
-    return 0
-  end
-  if not string.match(raw, '^%d+$') then
-    return nil
-  end
-  return tonumber(raw)
+-- The common case (lock free, no proposal above the counter) is SET + INCR.
+local set
+if ARGV[4] ~= '' and redis.call('GET', KEYS[1]) == ARGV[4] then
+  set = redis.call('SET', KEYS[1], ARGV[1], 'XX', 'PX', ARGV[2])
+else
+  set = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
 end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  local found = counter()
-  if not found then
+if set then
+  local v = redis.pcall('INCR', KEYS[2])
+  if type(v) ~= 'number' or v < 1 then
+    if type(v) == 'number' then
+      redis.call('DECR', KEYS[2])
+    end
     redis.call('DEL', KEYS[1])
     return redis.error_reply('WRONGTYPE fencing counter is not an integer')
   end
-  local written = found + 1
   local p = tonumber(ARGV[3])
-  if p > written then
-    written = p
+  if p > v then
+    redis.call('SET', KEYS[2], ARGV[3])
+    return {1, v - 1, p}
   end
-  redis.call('SET', KEYS[2], string.format('%d', written))
-  return {1, found, written}
+  return {1, v - 1, v}
 end
 local kind = redis.call('TYPE', KEYS[1]).ok
 if kind ~= 'string' then
   return redis.error_reply('WRONGTYPE lock key holds a ' .. kind)
 end
-local found = counter()
-if not found then
-  return redis.error_reply('WRONGTYPE fencing counter is not an integer')
+local raw = redis.call('GET', KEYS[2])
+local found = 0
+if raw then
+  if not string.match(raw, '^%d+$') then
+    return redis.error_reply('WRONGTYPE fencing counter is not an integer')
+  end
+  found = tonumber(raw)
 end
 return {0, found, redis.call('PTTL', KEYS[1])}

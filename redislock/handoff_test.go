@@ -1,0 +1,240 @@
+package redislock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	stdsync "sync"
+	"testing"
+	"time"
+
+	"github.com/go-sync/sync/internal/redistest"
+	"github.com/redis/go-redis/v9"
+)
+
+// waitQueuedN waits until n waiters of l queue for name.
+func waitQueuedN(t *testing.T, l *Locker, name string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l.mu.Lock()
+		q := l.queues[name]
+		queued := q != nil && len(q.waiters) == n
+		l.mu.Unlock()
+		if queued {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d waiters never queued for %q", n, name)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// released counts release announcements on name's channel on node c.
+func released(t *testing.T, l *Locker, c redis.UniversalClient, name string) func() int {
+	t.Helper()
+	ps := c.Subscribe(t.Context(), l.channel(name))
+	if _, err := ps.Receive(t.Context()); err != nil { // the confirmation
+		t.Fatal(err)
+	}
+	var mu stdsync.Mutex
+	n := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range ps.Channel() {
+			mu.Lock()
+			n++
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { ps.Close(); <-done })
+	return func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return n
+	}
+}
+
+// A Release with a waiter of the same Locker queued passes the lock to it
+// in one step: the waiter holds a larger token, the releaser's lock has
+// ended first, the key never became free (no release was announced), and
+// the waiter's own options (owner, TTL) apply.
+func TestHandoffToWaiter(t *testing.T) {
+	for _, b := range []backend{miniBackend, oneBackend, threeBackend} {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := t.Context()
+			nodes := b.nodes(t)
+			l := newLocker(t, nodes)
+			var announced func() int
+			if b.name != "miniredis" {
+				announced = released(t, l, nodes[0], "h")
+			}
+			first, err := l.Acquire(ctx, "h", TTL(time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make(chan *Lock, 1)
+			go func() {
+				lk, err := l.Acquire(ctx, "h", TTL(30*time.Second), Owner("second"), MaxWait(10*time.Second))
+				if err != nil {
+					t.Error(err)
+				}
+				got <- lk
+			}()
+			waitQueuedN(t, l, "h", 1)
+			if err := first.Release(ctx); err != nil {
+				t.Fatalf("Release with a waiter = %v", err)
+			}
+			select {
+			case <-first.Done():
+			default:
+				t.Fatal("the releaser's lock had not ended when Release returned")
+			}
+			second := <-got
+			if second == nil {
+				t.FailNow()
+			}
+			if second.Token() <= first.Token() {
+				t.Fatalf("handed-over token %d, not above %d", second.Token(), first.Token())
+			}
+			for i, c := range nodes {
+				// Acquire returns at a majority: a node may answer later.
+				redistest.WaitFor(t, 5*time.Second, fmt.Sprintf("node %d holding the new grant", i), func() bool {
+					return c.Get(ctx, l.Key("h")).Val() == second.Holder()
+				})
+				if ttl := c.PTTL(ctx, l.Key("h")).Val(); ttl > 30*time.Second || ttl < 20*time.Second {
+					t.Fatalf("node %d: TTL %v, want the waiter's 30s", i, ttl)
+				}
+			}
+			if h := second.Holder(); len(h) < 7 || h[:7] != "second:" {
+				t.Fatalf("holder %q, want the waiter's owner", h)
+			}
+			if err := second.Release(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if announced != nil {
+				// Only the last Release (no waiter) freed the key.
+				redistest.WaitFor(t, 5*time.Second, "the last release announced", func() bool { return announced() >= 1 })
+				time.Sleep(50 * time.Millisecond)
+				if n := announced(); n != 1 {
+					t.Fatalf("%d releases announced, want 1 (the handoff frees nothing)", n)
+				}
+			}
+		})
+	}
+}
+
+// A lock handed to a waiter that had left is not leaked: it is released,
+// so the name is free again.
+func TestHandoffToDepartedWaiterIsReleased(t *testing.T) {
+	ctx := t.Context()
+	l := newLocker(t, oneBackend.nodes(t))
+	first, err := l.Acquire(ctx, "d", TTL(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := l.Acquire(wctx, "d", TTL(time.Minute))
+		errc <- err
+	}()
+	waitQueuedN(t, l, "d", 1)
+	// Claim the head as Release would, let the waiter leave, then deliver.
+	w := l.claimHead("d")
+	if w == nil {
+		t.Fatal("no head to hand to")
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled waiter = %v", err)
+	}
+	first.end(ErrReleased)
+	next, _, err := l.try(ctx, "d", w.o, first.value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.deliver(w, next) {
+		t.Fatal("a departed waiter took the lock")
+	}
+	// The same path Release takes for such a lock.
+	if err := next.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.TryAcquire(ctx, "d"); err != nil {
+		t.Fatalf("the name stayed taken: %v", err)
+	}
+
+	// A lock already delivered to a waiter that then leaves is released
+	// by dequeue.
+	w2, _ := l.enqueue("e", &acquireOptions{ttl: time.Minute})
+	lk, err := l.TryAcquire(ctx, "e", TTL(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2.handed <- lk
+	l.dequeue("e", w2, time.Time{})
+	redistest.WaitFor(t, 5*time.Second, "the undelivered lock released", func() bool { return lk.Err() != nil })
+	redistest.WaitFor(t, 5*time.Second, "the name free again", func() bool {
+		lk2, err := l.TryAcquire(ctx, "e")
+		if err == nil {
+			lk2.Release(ctx)
+		}
+		return err == nil
+	})
+}
+
+// Handoffs in a row stop after maxChain: then the key is freed and the
+// release announced, so that waiters elsewhere get a chance.
+func TestHandoffChainIsBounded(t *testing.T) {
+	ctx := t.Context()
+	nodes := oneBackend.nodes(t)
+	l := newLocker(t, nodes)
+	announced := released(t, l, nodes[0], "c")
+	const rounds = 3 * maxChain
+	var wg stdsync.WaitGroup
+	var mu stdsync.Mutex
+	var tokens []uint64
+	for range 2 {
+		wg.Go(func() {
+			for {
+				lk, err := l.Acquire(ctx, "c", TTL(time.Minute), MaxWait(10*time.Second))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				tokens = append(tokens, lk.Token())
+				n := len(tokens)
+				mu.Unlock()
+				if n <= rounds {
+					// Hold until the other goroutine queues, so that
+					// every Release finds a waiter.
+					if n < rounds {
+						waitQueuedN(t, l, "c", 1)
+					}
+				}
+				if err := lk.Release(ctx); err != nil {
+					t.Error(err)
+				}
+				if n >= rounds {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i := 1; i < len(tokens); i++ {
+		if tokens[i] <= tokens[i-1] {
+			t.Fatalf("tokens not increasing: %v", tokens)
+		}
+	}
+	redistest.WaitFor(t, 5*time.Second, "chain-ending releases announced", func() bool { return announced() >= rounds/maxChain-1 })
+	time.Sleep(50 * time.Millisecond)
+	// Every maxChain+1-th release frees the key; so do the final ones.
+	if n := announced(); n > rounds/maxChain+3 {
+		t.Fatalf("%d of %d releases announced: handoffs did not happen", n, len(tokens))
+	}
+}
