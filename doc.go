@@ -19,6 +19,10 @@
 // Status, WithPool; local with NewLocalTask, distributed with Sync.Task)
 // and Time (NewNTPTime with WithServer, LocalTime).
 //
+// Metrics: WithHooks passes hook functions (Hooks) to every primitive;
+// the module github.com/go-sync/sync/metrics fills them with Prometheus
+// collectors, so this module does not depend on client_golang.
+//
 // Every key lives under a prefix (default "sync") as
 // <prefix>:<kind>:{<name>}[:<part>]; the braces are a Redis Cluster hash tag
 // so all keys of one lock, group, queue or partition share a slot.

@@ -12,7 +12,8 @@ func (s *Sync) Events(opts ...event.Option) (*event.Client, error) {
 	if s.isClosed() {
 		return nil, ErrClosed
 	}
-	opts = append([]event.Option{event.WithPrefix(s.Prefix()), event.WithLogger(s.opts.logger), event.WithPropagator(s.opts.prop)}, opts...)
+	opts = append([]event.Option{event.WithPrefix(s.Prefix()), event.WithLogger(s.opts.logger), event.WithPropagator(s.opts.prop),
+		event.WithClientHooks(s.opts.hooks.Event)}, opts...)
 	return event.New(s.client, opts...)
 }
 

@@ -66,7 +66,7 @@ func (s *Sync) Elector(group string, opts ...redisleader.Option) (*redisleader.E
 	if e := s.electors[group]; e != nil {
 		return e, nil
 	}
-	opts = append([]redisleader.Option{redisleader.WithPrefix(s.Prefix()), redisleader.WithLogger(s.opts.logger)}, opts...)
+	opts = append([]redisleader.Option{redisleader.WithPrefix(s.Prefix()), redisleader.WithLogger(s.opts.logger), redisleader.WithHooks(s.opts.hooks.Leader)}, opts...)
 	e, err := redisleader.New(s.Nodes(), group, opts...)
 	if err != nil {
 		return nil, err

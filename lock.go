@@ -48,7 +48,7 @@ func Wait(d time.Duration) LockOption { return func(o *lockOptions) { o.wait = d
 // returns ErrClosed after Close.
 func (s *Sync) Locker() (*redislock.Locker, error) {
 	s.lockerOnce.Do(func() {
-		l, err := redislock.New(s.Nodes(), redislock.WithPrefix(s.Prefix()), redislock.WithLogger(s.opts.logger))
+		l, err := redislock.New(s.Nodes(), redislock.WithPrefix(s.Prefix()), redislock.WithLogger(s.opts.logger), redislock.WithHooks(s.opts.hooks.Lock))
 		if err != nil {
 			s.lockerErr = err
 			return

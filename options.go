@@ -4,7 +4,11 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/go-sync/sync/event"
 	"github.com/go-sync/sync/internal/keys"
+	"github.com/go-sync/sync/redisleader"
+	"github.com/go-sync/sync/redislock"
+	"github.com/go-sync/sync/redistask"
 	"github.com/go-sync/sync/tracing"
 	"github.com/redis/go-redis/v9"
 )
@@ -17,6 +21,7 @@ type options struct {
 	logger *slog.Logger
 	nodes  []redis.UniversalClient
 	clock  Clock
+	hooks  Hooks
 	prop   tracing.Propagator
 }
 
@@ -68,6 +73,23 @@ func WithClock(c Clock) Option {
 // OpenTelemetry). Default: none. Options given to Producer, Worker or
 // Events win over it.
 func WithPropagator(p tracing.Propagator) Option { return func(o *options) { o.prop = p } }
+
+// Hooks are the metric callbacks of the primitives a Sync hands out; see
+// each package's Hooks for when each is called. The zero value sets none,
+// and a nil field costs one nil check. The metrics module
+// (github.com/go-sync/sync/metrics) fills one with Prometheus collectors.
+type Hooks struct {
+	Lock   redislock.Hooks   // the Locker (Locker, Lock)
+	Leader redisleader.Hooks // every Elector (Elector, Leader)
+	Task   redistask.Hooks   // every Producer and Worker (Producer, Worker, Task)
+	Event  event.Hooks       // every event Client (Events): publishes and consumers
+}
+
+// WithHooks sets metric callbacks for every primitive the Sync hands out.
+// Options given to Elector, Producer, Worker or Events come after them: a
+// WithHooks there replaces these for that primitive (event consumers'
+// own WithHooks run after these instead).
+func WithHooks(h Hooks) Option { return func(o *options) { o.hooks = h } }
 
 // Clock is a source of wall-clock time. Now may fail when the source cannot
 // vouch for its reading (an unsynchronized NTP clock, for example).

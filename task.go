@@ -117,7 +117,7 @@ func (s *Sync) Producer(opts ...redistask.ProducerOption) (*redistask.Producer, 
 		return nil, ErrClosed
 	}
 	return redistask.NewProducer(s.client, append([]redistask.ProducerOption{redistask.WithProducerPrefix(s.Prefix()),
-		redistask.WithProducerPropagator(s.opts.prop)}, opts...)...)
+		redistask.WithProducerPropagator(s.opts.prop), redistask.WithProducerHooks(s.opts.hooks.Task)}, opts...)...)
 }
 
 // Worker returns a redistask.Worker for queue on the shared client and
@@ -128,7 +128,7 @@ func (s *Sync) Worker(queue string, opts ...redistask.WorkerOption) (*redistask.
 		return nil, ErrClosed
 	}
 	opts = append([]redistask.WorkerOption{redistask.WithWorkerPrefix(s.Prefix()), redistask.WithWorkerLogger(s.opts.logger),
-		redistask.WithWorkerPropagator(s.opts.prop)}, opts...)
+		redistask.WithWorkerPropagator(s.opts.prop), redistask.WithWorkerHooks(s.opts.hooks.Task)}, opts...)
 	return redistask.NewWorker(s.client, queue, opts...)
 }
 

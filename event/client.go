@@ -26,6 +26,7 @@ var (
 	commitScript  = script.Load(scriptFS, "scripts/commit.lua")
 	memberScript  = script.Load(scriptFS, "scripts/member.lua")
 	trimScript    = script.Load(scriptFS, "scripts/trim.lua")
+	lagScript     = script.Load(scriptFS, "scripts/lag.lua")
 )
 
 // Defaults of a Client.
@@ -50,6 +51,7 @@ type options struct {
 	block          time.Duration
 	replicas       int
 	replicaTimeout time.Duration
+	hooks          Hooks
 	prop           tracing.Propagator
 }
 
@@ -82,6 +84,12 @@ func WithBlock(d time.Duration) Option { return func(o *options) { o.block = d }
 func WithReplicas(n int, timeout time.Duration) Option {
 	return func(o *options) { o.replicas, o.replicaTimeout = n, timeout }
 }
+
+// WithClientHooks sets metric callbacks for everything done through the
+// Client: OnPublish for its topics' publishes, and the consumer hooks for
+// every consumer of its topics (run before a consumer's own WithHooks).
+// The default is none.
+func WithClientHooks(h Hooks) Option { return func(o *options) { o.hooks = h } }
 
 // WithPropagator makes Publish store the W3C trace context of its ctx,
 // injected by p, in events whose Trace is empty or malformed, and

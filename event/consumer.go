@@ -26,15 +26,32 @@ import (
 // context (Event.Trace) as its remote parent.
 type Handler func(ctx context.Context, ev *Event) error
 
-// Hooks are optional callbacks for metrics and tests; nil fields cost
-// nothing. They are called from the consumer's goroutines and must not
-// block.
+// Hooks are optional callbacks for metrics and tests, set on a Client
+// with WithClientHooks (publishing, and every consumer of its topics) or
+// on one Consumer with WithHooks; nil fields cost nothing. OnPublish runs
+// on the publisher's goroutine, the others on the consumer's goroutine of
+// the partition concerned. They run synchronously, so they must be quick
+// and must not block, and must be safe for concurrent use; they must
+// neither keep nor modify the *Event they get.
 type Hooks struct {
 	OnAssign     func(partition int, token uint64, from Offset) // this member now owns the partition
 	OnRevoke     func(partition int, err error)                 // ownership ended (nil: handed over or stopped)
 	OnCommit     func(partition int, token uint64, off Offset, err error)
 	OnRetry      func(ev *Event, err error, backoff time.Duration)
 	OnDeadLetter func(ev *Event, err error)
+	// OnPublish is called by Publish and PublishBatch once per event,
+	// after the round trip, with the event's receipt (its Partition is set
+	// even on failure) and error: nil when it was appended (or was a
+	// duplicate: r.Duplicate), ErrNotReplicated when it was appended but
+	// too few replicas acknowledged, otherwise the batch's error. It is
+	// not called when nothing was sent (ErrPayloadTooLarge).
+	OnPublish func(topic string, r Receipt, err error)
+	// OnConsume is called after each handler call (each attempt) with the
+	// consumer's group, the event, the handler's run time d and its error
+	// (a panic is reported as an error). ev.Offset.Time() is the append
+	// time (Redis's clock): time.Since(ev.Offset.Time()) - d is how long
+	// the event waited for its handler.
+	OnConsume func(group string, ev *Event, d time.Duration, err error)
 }
 
 // Defaults of a Consumer.
@@ -146,6 +163,7 @@ func (t *Topic) Consumer(group string, h Handler, opts ...ConsumerOption) (*Cons
 	if err := t.checkPosition(o.start); err != nil {
 		return nil, err
 	}
+	o.hooks = joinHooks(t.c.opts.hooks, o.hooks)
 	if o.member == "" {
 		host, _ := os.Hostname()
 		var b [4]byte

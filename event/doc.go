@@ -101,6 +101,8 @@
 //
 // publish.lua (idempotent append), claim.lua (new owner), commit.lua
 // (fenced commit), member.lua (membership heartbeat), trim.lua
-// (retention) and lag.lua (read-only: counts a group's lag for Stats);
-// each file's header lists its KEYS, ARGV and return value.
+// (retention), lagcount.lua (read-only: counts a group's lag in events,
+// for Topic.Stats) and lag.lua (read-only: a group's committed, next and
+// last ids, for Topic.Lag); each file's header lists its KEYS, ARGV and
+// return value.
 package event

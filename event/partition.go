@@ -253,6 +253,10 @@ func (c *Consumer) handle(ctx context.Context, ev *Event, commit func(context.Co
 }
 
 func (c *Consumer) call(ctx context.Context, ev *Event) (err error) {
+	if h := c.o.hooks.OnConsume; h != nil {
+		start := time.Now()
+		defer func() { h(c.group, ev, time.Since(start), err) }()
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("event: handler panic: %v", r)

@@ -68,8 +68,18 @@ type pending struct {
 // events grouped by partition, and the events of one partition appended
 // in slice order. Receipts are in the order of evs. Errors are those of
 // Publish; on an error, the receipts of the events known to be appended
-// are filled in (the others have a zero Offset).
+// are filled in (the others have a zero Offset, and their Partition).
 func (t *Topic) PublishBatch(ctx context.Context, evs []Event) ([]Receipt, error) {
+	rs, err := t.publishBatch(ctx, evs)
+	if h := t.c.opts.hooks.OnPublish; h != nil {
+		for _, r := range rs {
+			h(t.name, r, publishErr(r, err))
+		}
+	}
+	return rs, err
+}
+
+func (t *Topic) publishBatch(ctx context.Context, evs []Event) ([]Receipt, error) {
 	max := t.c.opts.maxPayload
 	parts := make([]int, len(evs))
 	traces := make([]tracing.Context, len(evs))
@@ -101,6 +111,9 @@ func (t *Topic) PublishBatch(ctx context.Context, evs []Event) ([]Receipt, error
 		byPart[p] = append(byPart[p], i)
 	}
 	out := make([]Receipt, len(evs))
+	for i, p := range parts {
+		out[i].Partition = p
+	}
 	queue := func(pipe redis.Pipeliner, p int) []pending {
 		var ps []pending
 		for _, i := range byPart[p] {

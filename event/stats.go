@@ -13,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-var lagScript = script.Load(scriptFS, "scripts/lag.lua")
+var lagCountScript = script.Load(scriptFS, "scripts/lagcount.lua")
 
 // LagLimit is where Stats stops counting a group's lag in a partition
 // (GroupPartition.LagCapped): counting is a scan of the events after the
@@ -172,7 +172,7 @@ func (t *Topic) groupStats(ctx context.Context, group string, parts []PartitionS
 		case gp.Committed.Less(p.First):
 			gp.Lag = p.Length
 		default:
-			n, err := lagScript.Run(ctx, t.c.rdb, []string{t.streamKey(i)}, gp.Committed.String(), LagLimit).Int64()
+			n, err := lagCountScript.Run(ctx, t.c.rdb, []string{t.streamKey(i)}, gp.Committed.String(), LagLimit).Int64()
 			if err != nil {
 				return GroupStats{}, wrapErr(err)
 			}

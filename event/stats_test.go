@@ -100,7 +100,7 @@ func TestLagScriptStopsAtTheLimit(t *testing.T) {
 		{rs[1499].Offset, 1000, 1000},
 		{rs[2499].Offset, 10, 0},
 	} {
-		n, err := lagScript.Run(ctx, rdb, []string{tp.StreamKey(0)}, tt.after.String(), tt.limit).Int64()
+		n, err := lagCountScript.Run(ctx, rdb, []string{tp.StreamKey(0)}, tt.after.String(), tt.limit).Int64()
 		if err != nil || n != tt.wants {
 			t.Errorf("lag after %v, limit %d = %d, %v; want %d", tt.after, tt.limit, n, err, tt.wants)
 		}

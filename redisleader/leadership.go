@@ -31,6 +31,9 @@ type Leadership struct {
 
 func (e *Elector) newLeadership(id string, lk *redislock.Lock) *Leadership {
 	ld := &Leadership{e: e, lk: lk, id: id, term: lk.Token(), since: time.Now(), done: make(chan struct{})}
+	if h := e.opts.hooks.OnElected; h != nil {
+		h(e.group, id, ld.term)
+	}
 	ld.mu.Lock()
 	ld.deadline = e.stepDown(lk.Deadline())
 	ld.timer = time.AfterFunc(time.Until(ld.deadline), ld.checkDeadline)
@@ -150,6 +153,9 @@ func (ld *Leadership) end(err error) {
 	e.mu.Lock()
 	delete(e.active, ld)
 	e.mu.Unlock()
+	if h := e.opts.hooks.OnEnded; h != nil {
+		h(e.group, ld.id, ld.term, err)
+	}
 	if errors.Is(err, ErrLost) {
 		e.log.Warn("redisleader: leadership lost", "group", e.group, "id", ld.id, "term", ld.term)
 		e.wg.Add(1)

@@ -68,6 +68,9 @@ func (e *Elector) observe(ctx context.Context, out chan<- Info, start string) {
 		select {
 		case out <- in:
 			last = in.Term
+			if h := e.opts.hooks.OnObserve; h != nil {
+				h(e.group, in)
+			}
 			return true
 		case <-ctx.Done():
 			return false

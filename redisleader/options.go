@@ -29,6 +29,7 @@ type options struct {
 	renewDeadline time.Duration
 	retryPeriod   time.Duration
 	logger        *slog.Logger
+	hooks         Hooks
 }
 
 // WithPrefix sets the key prefix (default "sync").

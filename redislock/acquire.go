@@ -13,11 +13,24 @@ import (
 // when too few nodes answered, ErrWrongType when the lock key holds
 // something else, or the context's error. It never waits for the lock.
 func (l *Locker) TryAcquire(ctx context.Context, name string, opts ...AcquireOption) (*Lock, error) {
+	if h := l.opts.hooks.OnAcquire; h != nil {
+		start := time.Now()
+		var last time.Duration
+		lk, err := l.tryAcquire(ctx, name, opts, &last)
+		h(name, time.Since(start), last, err)
+		return lk, err
+	}
+	return l.tryAcquire(ctx, name, opts, nil)
+}
+
+// tryAcquire is TryAcquire; it times the attempt into *timing when timing
+// is not nil.
+func (l *Locker) tryAcquire(ctx context.Context, name string, opts []AcquireOption, timing *time.Duration) (*Lock, error) {
 	o, err := l.begin(ctx, name, opts)
 	if err != nil {
 		return nil, err
 	}
-	lk, _, err := l.try(ctx, name, &o, "")
+	lk, _, err := l.attempt(ctx, name, &o, timing)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, &waitError{name: name, reason: ctx.Err()}
@@ -35,6 +48,19 @@ func (l *Locker) TryAcquire(ctx context.Context, name string, opts ...AcquireOpt
 // (ErrTaken, or a *QuorumError while nodes were unreachable);
 // ErrWrongType; ErrClosed when the Locker closes.
 func (l *Locker) Acquire(ctx context.Context, name string, opts ...AcquireOption) (*Lock, error) {
+	if h := l.opts.hooks.OnAcquire; h != nil {
+		start := time.Now()
+		var last time.Duration
+		lk, err := l.acquire(ctx, name, opts, &last)
+		h(name, time.Since(start), last, err)
+		return lk, err
+	}
+	return l.acquire(ctx, name, opts, nil)
+}
+
+// acquire is Acquire; it times each attempt into *timing when timing is
+// not nil.
+func (l *Locker) acquire(ctx context.Context, name string, opts []AcquireOption, timing *time.Duration) (*Lock, error) {
 	o, err := l.begin(ctx, name, opts)
 	if err != nil {
 		return nil, err
@@ -51,7 +77,7 @@ func (l *Locker) Acquire(ctx context.Context, name string, opts ...AcquireOption
 	var last error
 	// Fast path: no waiter of ours queues for name, so try at once.
 	if !l.hasWaiters(name) {
-		lk, _, err := l.try(ctx, name, &o, "")
+		lk, _, err := l.attempt(ctx, name, &o, timing)
 		if err == nil {
 			return lk, nil
 		}
@@ -98,7 +124,7 @@ func (l *Locker) Acquire(ctx context.Context, name string, opts ...AcquireOption
 		case <-w.wake: // stale: this attempt sees the lock as it is now
 		default:
 		}
-		lk, wait, err := l.try(ctx, name, &o, "")
+		lk, wait, err := l.attempt(ctx, name, &o, timing)
 		if err == nil {
 			heldUntil = lk.Deadline()
 			return lk, nil

@@ -51,7 +51,8 @@ func (l *Locker) newLock(name, value string, token uint64, ttl time.Duration, de
 	}
 	l.mu.Unlock()
 	if closed {
-		lk.end(ErrLost)
+		// Never handed out: the caller gets ErrClosed, so this is no loss.
+		lk.end(ErrClosed)
 		ctx, cancel := context.WithTimeout(context.Background(), ttl)
 		l.releaseWait(ctx, name, value)
 		cancel()
@@ -207,6 +208,9 @@ func (lk *Lock) end(err error) bool {
 	lk.l.mu.Unlock()
 	if errors.Is(err, ErrLost) {
 		lk.l.log.Warn("redislock: lock lost", "name", lk.name, "token", lk.token)
+		if h := lk.l.opts.hooks.OnLost; h != nil {
+			h(lk.name, lk.token)
+		}
 	}
 	return true
 }
@@ -312,6 +316,14 @@ func (lk *Lock) Extend(ctx context.Context, ttl time.Duration) error {
 // cancelled). It returns once a majority has answered, without waiting
 // for slow nodes.
 func (lk *Lock) Release(ctx context.Context) error {
+	err := lk.release(ctx)
+	if h := lk.l.opts.hooks.OnRelease; h != nil {
+		h(lk.name, err)
+	}
+	return err
+}
+
+func (lk *Lock) release(ctx context.Context) error {
 	prior := lk.Err()
 	lk.mu.Lock()
 	done := lk.released

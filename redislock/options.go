@@ -24,6 +24,7 @@ type options struct {
 	logger *slog.Logger
 	owner  string
 	kind   string
+	hooks  Hooks
 }
 
 // WithPrefix sets the key prefix (default "sync").

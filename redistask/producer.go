@@ -2,6 +2,7 @@ package redistask
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -26,6 +27,7 @@ type Producer struct {
 	dedupe     time.Duration
 	prop       tracing.Propagator
 	now        func() time.Time
+	hooks      Hooks
 }
 
 // ProducerOption configures a Producer.
@@ -108,6 +110,20 @@ func (p *Producer) prepare(t *Task, tc tracing.Context) (string, int64, error) {
 // window; ErrWrongType; the context's or Redis's error (the task may or
 // may not have been enqueued: push again with an ID to make retries safe).
 func (p *Producer) Push(ctx context.Context, queue string, t Task) (string, error) {
+	id, err := p.push(ctx, queue, t)
+	if h := p.hooks.OnPush; h != nil && !rejected(err) {
+		c := t // escapes to the hook; t must not (no allocation without hooks)
+		h(queue, &c, err)
+	}
+	return id, err
+}
+
+// rejected reports errors returned before anything was sent to Redis.
+func rejected(err error) bool {
+	return errors.Is(err, ErrInvalidName) || errors.Is(err, ErrPayloadTooLarge) || errors.Is(err, ErrBadOption)
+}
+
+func (p *Producer) push(ctx context.Context, queue string, t Task) (string, error) {
 	k, err := newQueueKeys(p.keys, queue)
 	if err != nil {
 		return "", err
@@ -184,6 +200,11 @@ func (p *Producer) PushBatch(ctx context.Context, queue string, tasks []Task) (i
 			if res[0].(int64) != 1 {
 				errs[i] = fmt.Errorf("%w: %q already pushed as %s", ErrDuplicate, tasks[i].ID, ids[i])
 			}
+		}
+	}
+	if h := p.hooks.OnPush; h != nil {
+		for i := range tasks {
+			h(queue, &tasks[i], errs[i])
 		}
 	}
 	if err != nil {

@@ -114,6 +114,7 @@ type Worker struct {
 	backoff    func(int, error) time.Duration
 	consumer   string
 	log        *slog.Logger
+	hooks      Hooks
 	prop       tracing.Propagator
 
 	mu       stdsync.Mutex
@@ -504,10 +505,17 @@ func (w *Worker) process(m redis.XMessage, deliveries int64) bool {
 	}
 	ctx, cancel := context.WithTimeout(w.forced, timeout)
 	hctx := tracing.Extract(ctx, w.prop, t.Trace)
+	if hk := w.hooks.OnStart; hk != nil {
+		hk(w.k.queue, t, pickup(m.ID))
+	}
 	began := time.Now()
 	err = run(hctx, h, t)
-	w.observeRun(time.Since(began))
+	ran := time.Since(began)
+	w.observeRun(ran)
 	cancel()
+	if hk := w.hooks.OnDone; hk != nil {
+		hk(w.k.queue, t, ran, err)
+	}
 	if err == nil {
 		w.acks <- m.ID
 		return true
@@ -521,11 +529,14 @@ func (w *Worker) process(m redis.XMessage, deliveries int64) bool {
 		w.dead(m.ID, raw, t, "failed", t.LastError)
 		return false
 	}
-	next := time.Now().Add(w.backoff(t.Attempt, err))
+	backoff := w.backoff(t.Attempt, err)
+	next := time.Now().Add(backoff)
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
-	if err := retryScript.Run(sctx, w.client, []string{w.k.stream, w.k.retry}, group, m.ID, next.UnixMilli(), encode(t)).Err(); err != nil {
-		w.log.Warn("redistask: could not schedule retry; the task stays pending and will be reclaimed", "id", m.ID, "err", err)
+	if serr := retryScript.Run(sctx, w.client, []string{w.k.stream, w.k.retry}, group, m.ID, next.UnixMilli(), encode(t)).Err(); serr != nil {
+		w.log.Warn("redistask: could not schedule retry; the task stays pending and will be reclaimed", "id", m.ID, "err", serr)
+	} else if hk := w.hooks.OnRetry; hk != nil {
+		hk(w.k.queue, t, backoff, err)
 	}
 	return false
 }
@@ -555,6 +566,9 @@ func (w *Worker) dead(id, raw string, t *Task, reason, msg string) {
 		return
 	}
 	w.log.Info("redistask: task dead-lettered", "queue", w.k.queue, "id", id, "reason", reason, "error", msg)
+	if hk := w.hooks.OnDead; hk != nil {
+		hk(w.k.queue, t, reason)
+	}
 }
 
 // ackLoop acknowledges finished tasks in batches: whatever has finished
