@@ -29,7 +29,7 @@ func TestReleaseRetryAfterCancel(t *testing.T) {
 	if err := lk.Release(ctx); err != nil && !errors.Is(err, ErrNotHeld) {
 		t.Fatalf("retried Release = %v", err)
 	}
-	if n, _ := nodes[0].Exists(ctx, l.Key("r")).Result(); n != 0 {
+	if n, _ := redistest.Admin(t, nodes[0]).Exists(ctx, l.Key("r")).Result(); n != 0 {
 		t.Fatal("lock key still set after a retried Release")
 	}
 	if err := lk.Release(ctx); !errors.Is(err, ErrNotHeld) {
@@ -42,7 +42,7 @@ func TestReleaseRetryAfterCancel(t *testing.T) {
 func TestCloseEndsWaiterOfSameLocker(t *testing.T) {
 	ctx := t.Context()
 	nodes := oneBackend.nodes(t)
-	l, err := New(nodes, WithPrefix("closesame"))
+	l, err := New(nodes, WithPrefix(redistest.Prefix(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestCorruptCounter(t *testing.T) {
 	if _, err := l.TryAcquire(ctx, "c"); !errors.Is(err, ErrWrongType) {
 		t.Fatalf("TryAcquire with a corrupt counter = %v", err)
 	}
-	if n, _ := nodes[0].Exists(ctx, l.Key("c")).Result(); n != 0 {
+	if n, _ := redistest.Admin(t, nodes[0]).Exists(ctx, l.Key("c")).Result(); n != 0 {
 		t.Fatal("the failed acquire left the lock key set")
 	}
 }
@@ -108,7 +108,7 @@ func TestCorruptCounter(t *testing.T) {
 // FencedStore compares tokens exactly, beyond 2^53.
 func TestFencedStoreLargeTokens(t *testing.T) {
 	ctx := t.Context()
-	f, err := NewFencedStore(oneBackend.nodes(t)[0], "big")
+	f, err := NewFencedStore(oneBackend.nodes(t)[0], redistest.Prefix(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestExtendDoesNotResurrect(t *testing.T) {
 	if err := lk.Extend(ctx, 0); !errors.Is(err, ErrNotHeld) {
 		t.Fatalf("Extend of a vanished key = %v, want ErrNotHeld", err)
 	}
-	if n, _ := nodes[0].Exists(ctx, l.Key("v")).Result(); n != 0 {
+	if n, _ := redistest.Admin(t, nodes[0]).Exists(ctx, l.Key("v")).Result(); n != 0 {
 		t.Fatal("Extend set the vanished key again")
 	}
 }

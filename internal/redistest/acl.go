@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	stdsync "sync"
+	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -300,4 +301,27 @@ func Options(addr string) *redis.Options {
 		o.Username, o.Password = ACLUser, ACLPassword
 	}
 	return o
+}
+
+// Admin returns a client of the same server, or cluster, as c (a client
+// the harness made, or any other), logged in as the default user, which may
+// do anything: for a test's own setup and inspection, which are not the
+// library's and so need no grant. It is closed when the test ends.
+func Admin(t testing.TB, c redis.UniversalClient) redis.UniversalClient {
+	t.Helper()
+	var a redis.UniversalClient
+	switch c := c.(type) {
+	case *redis.Client:
+		o := *c.Options()
+		o.Username, o.Password = "", ""
+		a = redis.NewClient(&o)
+	case *redis.ClusterClient:
+		o := *c.Options()
+		o.Username, o.Password = "", ""
+		a = redis.NewClusterClient(&o)
+	default:
+		t.Fatalf("redistest: Admin of a %T", c)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
 }
