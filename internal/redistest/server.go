@@ -17,6 +17,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -61,11 +62,13 @@ type Config struct {
 }
 
 // TLS is a TLS-only server's certificate files and the client side the
-// harness and Client use.
+// harness and Client use; NewTLS makes a throwaway set. Clients need no
+// certificate of their own (tls-auth-clients no).
 type TLS struct {
-	CertFile, KeyFile string // the server's certificate and key (PEM)
-	CAFile            string // the CA that signed it (PEM)
-	Client            *tls.Config
+	CertFile, KeyFile string         // the server's certificate and key (PEM)
+	CAFile            string         // the CA that signed it (PEM)
+	CA                *x509.CertPool // that CA
+	Client            *tls.Config    // trusts CA
 }
 
 // Node is one redis-server process. Its methods are safe for concurrent use.
