@@ -11,6 +11,11 @@
 // When redis-server is not installed, tests that ask for a server are
 // skipped, unless REDIS_REQUIRED=1 (set by `make test`), in which case they
 // fail and say what to install.
+//
+// With GO_SYNC_ACL=1 (see ACLEnv) every server carries a Redis ACL user
+// granted only what the README's least-privilege section lists, clients
+// the harness hands out log in as it, and a test fails if Redis refused
+// that user anything. WithTLS and NewTLS start a TLS-only server.
 package redistest
 
 import (
