@@ -220,10 +220,15 @@ func (n *Node) setupACL(ctx context.Context) error {
 	}
 	c := redis.NewClient(n.adminOptions())
 	defer c.Close()
-	known := func(cmd string) bool {
-		v, err := c.Do(ctx, "COMMAND", "INFO", cmd).Slice()
-		return err == nil && len(v) == 1 && v[0] != nil
+	q := []any{"COMMAND", "INFO"}
+	for _, cmd := range g.Commands {
+		q = append(q, cmd)
 	}
+	info, err := c.Do(ctx, q...).Slice()
+	if err != nil || len(info) != len(g.Commands) {
+		return fmt.Errorf("redistest: COMMAND INFO on %s: %d answers, %v", n.Addr, len(info), err)
+	}
+	known := func(cmd string) bool { return info[slices.Index(g.Commands, cmd)] != nil }
 	args := []any{"ACL", "SETUSER", ACLUser, "reset", "on", ">" + ACLPassword}
 	for _, r := range g.Rule(PrefixPattern, known) {
 		args = append(args, r)

@@ -35,16 +35,6 @@ func SharedCluster(t testing.TB) *redis.ClusterClient {
 	return c
 }
 
-// SharedClusterAdmin returns a client of the shared cluster as the default
-// user, for a test's own inspection; closed when the test ends.
-func SharedClusterAdmin(t testing.TB) *redis.ClusterClient {
-	t.Helper()
-	SharedCluster(t)
-	c := sharedCluster.AdminClient()
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // SharedClusterNodes returns the shared cluster's nodes (nil if none was started).
 func SharedClusterNodes() *RedisCluster { return sharedCluster }
 
