@@ -7,8 +7,13 @@ GO ?= go
 APT_PACKAGES := redis-server redis-tools chrony faketime
 REQUIRED_BINS := redis-server redis-cli chronyd faketime
 TEST_TIMEOUT ?= 12m
+# The library's packages (and the harness's own tests), run once more by
+# `make test` as a Redis ACL user granted only what the README's
+# least-privilege section lists; without -race, which the first pass has.
+ACL_PACKAGES := . ./redislock ./redisleader ./redistask ./event ./ntptime ./internal/redistest
+ACL_TEST = REDIS_REQUIRED=1 GO_SYNC_ACL=1 $(GO) test -short -count=1 -timeout $(TEST_TIMEOUT) $(ACL_PACKAGES)
 
-.PHONY: all test deps vet demo bench lint soak syncctl
+.PHONY: all test test-acl deps vet demo bench lint soak syncctl
 
 all: test
 
@@ -37,11 +42,16 @@ vet:
 	cd bench && $(GO) vet ./...
 	cd otelsync && $(GO) vet ./...
 
-## test: what CI runs: install Redis when missing, vet, then the whole suite (library, metrics and otelsync modules) under -race against real servers
+## test: what CI runs: install Redis when missing, vet, the whole suite (library, metrics and otelsync modules) under -race against real servers, then the library's packages again as a least-privilege ACL user
 test: deps vet
 	REDIS_REQUIRED=1 $(GO) test -race -short -count=1 -timeout $(TEST_TIMEOUT) ./...
 	cd metrics && REDIS_REQUIRED=1 $(GO) test -race -short -count=1 -timeout $(TEST_TIMEOUT) ./...
 	cd otelsync && REDIS_REQUIRED=1 $(GO) test -race -short -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(ACL_TEST)
+
+## test-acl: the library's packages as a Redis ACL user limited to the README's commands and <prefix>:* keys and channels
+test-acl: deps
+	$(ACL_TEST)
 
 ## soak: the fault and safety tests with long budgets (minutes each)
 soak: deps

@@ -14,7 +14,7 @@ import (
 func TestFacadeEventsAndRedisClock(t *testing.T) {
 	ctx := t.Context()
 	c := redistest.Standalone(t).Client()
-	s := New(c, WithPrefix("facade"))
+	s := New(c, WithPrefix(redistest.Prefix(t)))
 	ev, err := s.Events()
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +27,7 @@ func TestFacadeEventsAndRedisClock(t *testing.T) {
 	if err != nil || r.Partition != topic.PartitionFor("order-1") {
 		t.Fatalf("Publish = %+v, %v", r, err)
 	}
-	if n, _ := c.Exists(ctx, topic.StreamKey(r.Partition)).Result(); n != 1 {
+	if n, _ := redistest.Admin(t, c).Exists(ctx, topic.StreamKey(r.Partition)).Result(); n != 1 {
 		t.Fatalf("stream %s missing: keys are not under the facade's prefix", topic.StreamKey(r.Partition))
 	}
 	clock, err := s.RedisClock()

@@ -10,7 +10,7 @@ import (
 
 func TestSeedLeader(t *testing.T) {
 	c := redistest.Standalone(t).Client()
-	s := New(c, WithPrefix("seedleader"))
+	s := New(c, WithPrefix(redistest.Prefix(t)))
 	defer s.Close()
 	l := s.Leader(Group("jobs"))
 	follow := l.Follow()
@@ -60,7 +60,7 @@ func TestSeedLeader(t *testing.T) {
 
 	// The seed's etcd Revoked never fired on a lost lease: ours does, and
 	// Reelect campaigns again.
-	c.Set(t.Context(), "seedleader:leader:{jobs}", "intruder:1", 3*time.Second) // taken over (for a while)
+	c.Set(t.Context(), redistest.Prefix(t)+":leader:{jobs}", "intruder:1", 3*time.Second) // taken over (for a while)
 	select {
 	case <-b.Revoked():
 	case <-time.After(10 * time.Second):

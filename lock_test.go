@@ -11,7 +11,7 @@ import (
 
 func TestSeedLock(t *testing.T) {
 	c := redistest.Standalone(t).Client()
-	s := New(c, WithPrefix("seed"))
+	s := New(c, WithPrefix(redistest.Prefix(t)))
 	defer s.Close()
 	a, b := s.Lock(), s.Lock()
 
@@ -51,7 +51,7 @@ func TestSeedLock(t *testing.T) {
 // that waited 600 ms for its lock still holds it for its whole TTL.
 func TestSeedLockTTLCountsFromGrant(t *testing.T) {
 	c := redistest.Standalone(t).Client()
-	s := New(c, WithPrefix("seedttl"))
+	s := New(c, WithPrefix(redistest.Prefix(t)))
 	defer s.Close()
 	holder, waiter, probe := s.Lock(), s.Lock(), s.Lock()
 	if err := holder.Acquire("job", TTL(600*time.Millisecond)); err != nil {
@@ -78,7 +78,7 @@ func TestSeedLockTTLCountsFromGrant(t *testing.T) {
 func TestLockerFromFacade(t *testing.T) {
 	nodes := redistest.Independent(t, 3)
 	cs := redistest.Clients(nodes)
-	s := New(cs[0], WithNodes(cs[1], cs[2]), WithPrefix("fac"))
+	s := New(cs[0], WithNodes(cs[1], cs[2]), WithPrefix(redistest.Prefix(t)))
 	l, err := s.Locker()
 	if err != nil {
 		t.Fatal(err)

@@ -43,7 +43,7 @@ func TestLocalTaskReportsErrorsAndStatus(t *testing.T) {
 
 func TestDistributedTask(t *testing.T) {
 	c := redistest.Standalone(t).Client()
-	s := New(c, WithPrefix("seedtask"))
+	s := New(c, WithPrefix(redistest.Prefix(t)))
 	defer s.Close()
 	w, err := s.Worker("jobs")
 	if err != nil {

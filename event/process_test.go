@@ -24,8 +24,10 @@ func TestHelperConsumer(t *testing.T) {
 	if redistest.HelperRole() != helperRole {
 		t.Skip("helper process only")
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: os.Getenv("EVENT_ADDR")})
+	rdb := redis.NewClient(redistest.Options(os.Getenv("EVENT_ADDR"))) // the restricted ACL user under GO_SYNC_ACL=1
 	defer rdb.Close()
+	rec := redis.NewClient(&redis.Options{Addr: os.Getenv("EVENT_ADDR")}) // the test's record: the default user
+	defer rec.Close()
 	c, err := New(rdb, WithPrefix(os.Getenv("EVENT_PREFIX")), WithBlock(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +47,7 @@ func TestHelperConsumer(t *testing.T) {
 			return err
 		}
 		time.Sleep(slow)
-		return rdb.RPush(context.Background(), record, fmt.Sprintf("%s|%s|%d|%s", member, key, seq, ev.Offset)).Err()
+		return rec.RPush(context.Background(), record, fmt.Sprintf("%s|%s|%d|%s", member, key, seq, ev.Offset)).Err()
 	}, WithMemberID(member), WithLease(400*time.Millisecond), WithBatch(5), WithHooks(Hooks{
 		OnAssign: func(p int, token uint64, _ Offset) { say("assign %d %d", p, token) },
 		OnRevoke: func(p int, err error) { say("revoke %d %v", p, err) },
@@ -118,7 +120,7 @@ func (c *child) commitLines() []string {
 // recorded reads the deliveries the helper processes recorded.
 func recorded(t *testing.T, rdb redis.UniversalClient, pfx string) []delivery {
 	t.Helper()
-	lines, err := rdb.LRange(context.Background(), pfx+":record", 0, -1).Result()
+	lines, err := redistest.Admin(t, rdb).LRange(context.Background(), pfx+":record", 0, -1).Result() // the test's record
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func TestFaultHelper(t *testing.T) {
 	prefix := os.Getenv(envFaultPrefix)
 	var nodes []redis.UniversalClient
 	for _, a := range strings.Split(os.Getenv(envFaultNodes), ",") {
-		c := redis.NewClient(&redis.Options{Addr: a, DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
+		c := redis.NewClient(redistest.Options(a)) // the restricted ACL user under GO_SYNC_ACL=1
 		defer c.Close()
 		nodes = append(nodes, c)
 	}
@@ -302,7 +302,7 @@ func TestFaultCrashFailover(t *testing.T) {
 		t.Run(fmt.Sprintf("%d-nodes", n), func(t *testing.T) {
 			ctx := t.Context()
 			nodes := redistest.Independent(t, n)
-			prefix := "t" + sanitize(t.Name())
+			prefix := redistest.Prefix(t)
 			eb := newElector(t, redistest.Clients(nodes), faultGroup, faultTimings...)
 			for round := range rounds {
 				a, out, aTerm := startLeader(t, roleCrashLeader, nodes, prefix, fmt.Sprintf("a%d", round))
@@ -377,7 +377,7 @@ func TestFaultPausedLeader(t *testing.T) {
 	ctx := t.Context()
 	node := redistest.Standalone(t)
 	nodes := []*redistest.Node{node}
-	prefix := "t" + sanitize(t.Name())
+	prefix := redistest.Prefix(t)
 	clients := redistest.Clients(nodes)
 	eb := newElector(t, clients, faultGroup, faultTimings...)
 	store, err := redislock.NewFencedStore(clients[0], prefix)

@@ -247,7 +247,7 @@ func TestObserverSurvivesNodeLoss(t *testing.T) {
 func TestCloseResignsAndStops(t *testing.T) {
 	ctx := t.Context()
 	nodes := oneBackend.nodes(t)
-	e, err := New(nodes, "g", append([]Option{WithPrefix("closetest")}, fast...)...)
+	e, err := New(nodes, "g", append([]Option{WithPrefix(redistest.Prefix(t))}, fast...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func TestCloseResignsAndStops(t *testing.T) {
 	}
 	// Same prefix: the next candidate is elected at once (lease 600ms,
 	// but resigned), not after the lease.
-	other, err := New(nodes, "g", append([]Option{WithPrefix("closetest")}, fast...)...)
+	other, err := New(nodes, "g", append([]Option{WithPrefix(redistest.Prefix(t))}, fast...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

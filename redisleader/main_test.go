@@ -44,24 +44,13 @@ var fast = []Option{WithLeaseDuration(600 * time.Millisecond), WithRenewDeadline
 
 func newElector(t *testing.T, nodes []redis.UniversalClient, group string, opts ...Option) *Elector {
 	t.Helper()
-	opts = append([]Option{WithPrefix("t" + sanitize(t.Name()))}, opts...)
+	opts = append([]Option{WithPrefix(redistest.Prefix(t))}, opts...)
 	e, err := New(nodes, group, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
 	return e
-}
-
-func sanitize(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		switch c {
-		case '{', '}', ' ', '\t', '*', '?', '[', ']', '\\':
-			b[i] = '_'
-		}
-	}
-	return string(b)
 }
 
 // next reads one Info from ch within d.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/go-sync/sync/internal/redistest"
 )
 
 func TestFencedStore(t *testing.T) {
@@ -11,7 +13,7 @@ func TestFencedStore(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := t.Context()
 			c := b.nodes(t)[0]
-			f, err := NewFencedStore(c, "t"+sanitize(t.Name()))
+			f, err := NewFencedStore(c, redistest.Prefix(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +60,7 @@ func TestFencingRejectsStaleHolder(t *testing.T) {
 	ctx := t.Context()
 	nodes := threeBackend.nodes(t)
 	l := newLocker(t, nodes)
-	f, err := NewFencedStore(nodes[0], "t"+sanitize(t.Name()))
+	f, err := NewFencedStore(nodes[0], redistest.Prefix(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -494,7 +494,7 @@ func TestExtendFindsLockTakenOver(t *testing.T) {
 func TestCloseReleasesAndUnblocks(t *testing.T) {
 	ctx := t.Context()
 	nodes := oneBackend.nodes(t)
-	l, err := New(nodes, WithPrefix("close"))
+	l, err := New(nodes, WithPrefix(redistest.Prefix(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -502,13 +502,13 @@ func TestCloseReleasesAndUnblocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := New(nodes, WithPrefix("close"))
+	other, err := New(nodes, WithPrefix(redistest.Prefix(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer other.Close()
 	blocked := make(chan error, 1)
-	l2, err := New(nodes, WithPrefix("close"))
+	l2, err := New(nodes, WithPrefix(redistest.Prefix(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

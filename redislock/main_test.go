@@ -38,22 +38,11 @@ var (
 
 func newLocker(t *testing.T, nodes []redis.UniversalClient, opts ...Option) *Locker {
 	t.Helper()
-	opts = append([]Option{WithPrefix("t" + sanitize(t.Name()))}, opts...)
+	opts = append([]Option{WithPrefix(redistest.Prefix(t))}, opts...)
 	l, err := New(nodes, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
 	return l
-}
-
-func sanitize(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		switch c {
-		case '{', '}', ' ', '\t':
-			b[i] = '_'
-		}
-	}
-	return string(b)
 }

@@ -29,7 +29,7 @@ func TestReleaseRetryAfterCancel(t *testing.T) {
 	if err := lk.Release(ctx); err != nil && !errors.Is(err, ErrNotHeld) {
 		t.Fatalf("retried Release = %v", err)
 	}
-	if n, _ := nodes[0].Exists(ctx, l.Key("r")).Result(); n != 0 {
+	if n, _ := redistest.Admin(t, nodes[0]).Exists(ctx, l.Key("r")).Result(); n != 0 {
 		t.Fatal("lock key still set after a retried Release")
 	}
 	if err := lk.Release(ctx); !errors.Is(err, ErrNotHeld) {
@@ -42,7 +42,7 @@ func TestReleaseRetryAfterCancel(t *testing.T) {
 func TestCloseEndsWaiterOfSameLocker(t *testing.T) {
 	ctx := t.Context()
 	nodes := oneBackend.nodes(t)
-	l, err := New(nodes, WithPrefix("closesame"))
+	l, err := New(nodes, WithPrefix(redistest.Prefix(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,17 +112,18 @@ func TestCorruptCounter(t *testing.T) {
 			ctx := t.Context()
 			nodes := oneBackend.nodes(t)
 			l := newLocker(t, nodes)
-			if err := tc.set(ctx, nodes[0], l.fenceKey("c")); err != nil {
+			admin := redistest.Admin(t, nodes[0])
+			if err := tc.set(ctx, admin, l.fenceKey("c")); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := l.TryAcquire(ctx, "c"); !errors.Is(err, ErrWrongType) {
 				t.Fatalf("TryAcquire with a corrupt counter = %v", err)
 			}
-			if n, _ := nodes[0].Exists(ctx, l.Key("c")).Result(); n != 0 {
+			if n, _ := admin.Exists(ctx, l.Key("c")).Result(); n != 0 {
 				t.Fatal("the failed acquire left the lock key set")
 			}
 			if tc.want != "" {
-				if got, _ := nodes[0].Get(ctx, l.fenceKey("c")).Result(); got != tc.want {
+				if got, _ := admin.Get(ctx, l.fenceKey("c")).Result(); got != tc.want {
 					t.Fatalf("counter after the failed acquire = %q, want %q", got, tc.want)
 				}
 			}
@@ -133,7 +134,7 @@ func TestCorruptCounter(t *testing.T) {
 // FencedStore compares tokens exactly, beyond 2^53.
 func TestFencedStoreLargeTokens(t *testing.T) {
 	ctx := t.Context()
-	f, err := NewFencedStore(oneBackend.nodes(t)[0], "big")
+	f, err := NewFencedStore(oneBackend.nodes(t)[0], redistest.Prefix(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,7 @@ func TestExtendDoesNotResurrect(t *testing.T) {
 	if err := lk.Extend(ctx, 0); !errors.Is(err, ErrNotHeld) {
 		t.Fatalf("Extend of a vanished key = %v, want ErrNotHeld", err)
 	}
-	if n, _ := nodes[0].Exists(ctx, l.Key("v")).Result(); n != 0 {
+	if n, _ := redistest.Admin(t, nodes[0]).Exists(ctx, l.Key("v")).Result(); n != 0 {
 		t.Fatal("Extend set the vanished key again")
 	}
 }

@@ -645,7 +645,12 @@ const (
 	envSeed    = "GO_SYNC_SAFETY_SEED"
 )
 
-func safetyClient(addr string) *redis.Client {
+// safetyClient connects to a lock node, as the restricted ACL user under
+// GO_SYNC_ACL=1; storageClient to the register's node, which is the test's
+// own and not the library's, as the default user.
+func safetyClient(addr string) *redis.Client { return redis.NewClient(redistest.Options(addr)) }
+
+func storageClient(addr string) *redis.Client {
 	return redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
 }
 
@@ -664,7 +669,7 @@ func TestSafetyHelper(t *testing.T) {
 		defer c.Close()
 		nodes = append(nodes, c)
 	}
-	storage := safetyClient(os.Getenv(envStorage))
+	storage := storageClient(os.Getenv(envStorage))
 	defer storage.Close()
 	l, err := New(nodes, WithPrefix(prefix), WithOwner(writer))
 	if err != nil {
@@ -720,9 +725,9 @@ func TestSafetyUnderFaults(t *testing.T) {
 	nodes := redistest.Independent(t, 3, redistest.WithAOF("always"))
 	storageNode := redistest.Standalone(t)
 	ctx := t.Context()
-	prefix := "t" + sanitize(t.Name())
+	prefix := redistest.Prefix(t)
 	ks := keys.Must(prefix)
-	storage := storageNode.Client()
+	storage := storageNode.AdminClient() // the test's register, not the library
 	reg := newRegister(storage, prefix)
 	rec := newRecorder()
 

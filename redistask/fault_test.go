@@ -376,17 +376,10 @@ func TestFaultWorkerHelper(t *testing.T) {
 	if redistest.HelperRole() != roleFaultWorker {
 		t.Skip("helper process of TestFaultNoTaskLost only")
 	}
-	opts := func(o *redis.Options) {
-		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = time.Second, 2*time.Second, 2*time.Second
-	}
-	newClient := func(addr string) *redis.Client {
-		o := &redis.Options{Addr: addr}
-		opts(o)
-		return redis.NewClient(o)
-	}
-	c := newClient(os.Getenv(envFaultAddr))
+	c := redis.NewClient(redistest.Options(os.Getenv(envFaultAddr))) // the restricted ACL user under GO_SYNC_ACL=1
 	defer c.Close()
-	rec := newClient(os.Getenv(envFaultRecorder))
+	rec := redis.NewClient(&redis.Options{Addr: os.Getenv(envFaultRecorder), // the test's recorder: the default user
+		DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
 	defer rec.Close()
 	w, err := NewWorker(c, faultQueue, WithWorkerPrefix(os.Getenv(envFaultPrefix)), WithConsumer(os.Getenv(envFaultConsumer)),
 		WithPool(faultPool), WithVisibilityTimeout(faultVisibility))
@@ -428,7 +421,7 @@ func TestFaultNoTaskLost(t *testing.T) {
 	node := redistest.Standalone(t)
 	recNode := redistest.Standalone(t)
 	c := node.Client()
-	rec := newRecorder(recNode.Client())
+	rec := newRecorder(recNode.AdminClient())
 	pfx := prefix(t)
 	p := newProducer(t, c)
 	k, _ := newQueueKeys(p.keys, faultQueue)
@@ -625,7 +618,7 @@ func TestFaultRedisRestartAOF(t *testing.T) {
 	c := node.Client(func(o *redis.Options) {
 		o.MaxRetries, o.DialerRetries, o.DialerRetryTimeout = -1, 1, 10*time.Millisecond
 	})
-	rec := newRecorder(recNode.Client())
+	rec := newRecorder(recNode.AdminClient())
 	pfx := prefix(t)
 	p := newProducer(t, c)
 	const queue = "durable"
@@ -950,7 +943,7 @@ func TestFaultCluster(t *testing.T) {
 	ctx := t.Context()
 	c := sharedCluster(t)
 	recNode := redistest.Standalone(t)
-	rec := newRecorder(recNode.Client())
+	rec := newRecorder(recNode.AdminClient())
 	// The cluster outlives the test (and -count=2 reruns it): a prefix of
 	// its own per run keeps the dedupe markers of a previous run out.
 	pfx := fmt.Sprintf("%s-%08x", prefix(t), rand.Uint32())

@@ -15,12 +15,14 @@ var (
 
 // Prefix returns a key prefix unique to the test (and to this run of it,
 // so -count=N and a shared cluster never mix runs), stable for the test's
-// lifetime and valid for keys.New.
+// lifetime and valid for keys.New. It matches PrefixPattern, the keys the
+// restricted ACL user may touch (see ACLEnv); so does Prefix(t)+"-"+word,
+// for tests that need several prefixes.
 func Prefix(t testing.TB) string {
 	if p, ok := prefixOf.Load(t); ok {
 		return p.(string)
 	}
-	b := []byte(fmt.Sprintf("t%s-%d", t.Name(), prefixes.Add(1)))
+	b := []byte(fmt.Sprintf("%s%s-%d", prefixRoot, t.Name(), prefixes.Add(1)))
 	for i, c := range b {
 		switch c {
 		case '{', '}', ' ', '\t', '*', '?', '[', ']', '\\':

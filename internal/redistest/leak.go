@@ -28,7 +28,9 @@ func Main(m *testing.M, teardown func()) {
 	if teardown != nil {
 		teardown()
 	}
-	stopShared()
+	if !stopShared() && code == 0 {
+		code = 1
+	}
 	if code == 0 {
 		if err := goleak.Find(LeakOptions()...); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)

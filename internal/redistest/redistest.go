@@ -23,6 +23,13 @@ func WithAOF(fsync string) Option {
 	return func(c *Config) { c.AOF, c.Fsync = true, fsync }
 }
 
+// WithACL gives the server the restricted ACL user and makes Client log in
+// as it, as GO_SYNC_ACL=1 does for every server (see ACLEnv).
+func WithACL() Option { return func(c *Config) { c.ACL = true } }
+
+// WithTLS makes the server speak TLS only (see TLS).
+func WithTLS(t *TLS) Option { return func(c *Config) { c.TLS = t } }
+
 // WithArgs adds redis-server arguments.
 func WithArgs(args ...string) Option {
 	return func(c *Config) { c.Args = append(c.Args, args...) }
@@ -53,6 +60,7 @@ func startForTest(t testing.TB, cfg Config) *Node {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		checkACL(t, []*Node{n})
 		failed := t.Failed()
 		if failed {
 			t.Logf("redis-server %s (dir %s kept), last log lines:\n%s", n.Addr, n.Dir, n.LogTail(30))
@@ -114,6 +122,7 @@ func Cluster(t testing.TB, masters, replicasPerMaster int, opts ...Option) *Redi
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		checkACL(t, rc.Nodes)
 		failed := t.Failed()
 		if failed {
 			for _, n := range rc.Nodes {
@@ -180,12 +189,27 @@ func (rc *RedisCluster) Stop(keepDirs bool) {
 	}
 }
 
-// Client returns a new cluster client; the caller closes it.
+// Client returns a new cluster client; the caller closes it. It logs in
+// as the restricted ACL user when the nodes have one (see ACLEnv).
 func (rc *RedisCluster) Client() *redis.ClusterClient {
-	return redis.NewClusterClient(&redis.ClusterOptions{
+	o := rc.options()
+	if len(rc.Nodes) > 0 && rc.Nodes[0].cfg.ACL {
+		o.Username, o.Password = ACLUser, ACLPassword
+	}
+	return redis.NewClusterClient(o)
+}
+
+// AdminClient returns a new cluster client as the default user, which may
+// do anything; the caller closes it.
+func (rc *RedisCluster) AdminClient() *redis.ClusterClient {
+	return redis.NewClusterClient(rc.options())
+}
+
+func (rc *RedisCluster) options() *redis.ClusterOptions {
+	return &redis.ClusterOptions{
 		Addrs:       rc.Addrs(),
 		DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
-	})
+	}
 }
 
 // Addrs returns the addresses of all nodes.

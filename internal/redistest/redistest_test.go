@@ -23,7 +23,8 @@ func exercise(t *testing.T, n *Node, aof bool) {
 		t.Fatalf("harness used the default port")
 	}
 	c := n.Client(func(o *redis.Options) { o.MaxRetries = -1 })
-	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+	k := Prefix(t) + ":k"
+	if err := c.Set(ctx, k, "v", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	// Pause: the server stops answering but keeps its socket.
@@ -54,7 +55,7 @@ func exercise(t *testing.T, n *Node, aof bool) {
 	if err := n.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	got, err := c.Get(ctx, "k").Result()
+	got, err := c.Get(ctx, k).Result()
 	if aof {
 		if err != nil || got != "v" {
 			t.Fatalf("after restart with AOF: GET = %q, %v; want v", got, err)
@@ -73,9 +74,10 @@ func TestIndependent(t *testing.T) {
 	nodes := Independent(t, 3, WithAOF("always"))
 	ctx := t.Context()
 	ports := map[int]bool{}
+	k := Prefix(t) + ":only-here"
 	for i, n := range nodes {
 		ports[n.Port] = true
-		if err := n.Client().Set(ctx, "only-here", i, 0).Err(); err != nil {
+		if err := n.Client().Set(ctx, k, i, 0).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -83,7 +85,7 @@ func TestIndependent(t *testing.T) {
 		t.Fatalf("nodes share ports: %v", ports)
 	}
 	for i, n := range nodes {
-		v, err := n.Client().Get(ctx, "only-here").Int()
+		v, err := n.Client().Get(ctx, k).Int()
 		if err != nil || v != i {
 			t.Fatalf("node %d holds %d, %v: nodes are not independent", i, v, err)
 		}
@@ -113,7 +115,7 @@ func TestCluster(t *testing.T) {
 	c := rc.Client()
 	defer c.Close()
 	for i := range 50 {
-		if err := c.Set(ctx, fmt.Sprintf("key-%d", i), i, 0).Err(); err != nil {
+		if err := c.Set(ctx, fmt.Sprintf("%s:key-%d", Prefix(t), i), i, 0).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -125,7 +127,7 @@ func TestCluster(t *testing.T) {
 		}
 	}
 	// Pause and resume the master of one key: the cluster answers again.
-	owner, err := rc.NodeFor(ctx, "key-7")
+	owner, err := rc.NodeFor(ctx, Prefix(t)+":key-7")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,21 +135,21 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	if err := c.Get(short, "key-7").Err(); err == nil {
+	if err := c.Get(short, Prefix(t)+":key-7").Err(); err == nil {
 		t.Fatalf("GET answered while its master was paused")
 	}
 	cancel()
 	if err := owner.Resume(); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := c.Get(ctx, "key-7").Int(); err != nil || v != 7 {
+	if v, err := c.Get(ctx, Prefix(t)+":key-7").Int(); err != nil || v != 7 {
 		t.Fatalf("after resume GET = %d, %v", v, err)
 	}
 	// Kill a master: its replica takes over (node timeout 2 s).
 	owner.Kill()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		v, err := c.Get(ctx, "key-7").Int()
+		v, err := c.Get(ctx, Prefix(t)+":key-7").Int()
 		if err == nil && v == 7 {
 			break
 		}

@@ -11,11 +11,18 @@
 // When redis-server is not installed, tests that ask for a server are
 // skipped, unless REDIS_REQUIRED=1 (set by `make test`), in which case they
 // fail and say what to install.
+//
+// With GO_SYNC_ACL=1 (see ACLEnv) every server carries a Redis ACL user
+// granted only what the README's least-privilege section lists, clients
+// the harness hands out log in as it, and a test fails if Redis refused
+// that user anything. WithTLS and NewTLS start a TLS-only server.
 package redistest
 
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +59,21 @@ type Config struct {
 	Dir string
 	// Port to listen on; a free one if zero.
 	Port int
+	// ACL creates the restricted user (see ACLEnv) at every start and makes
+	// Client log in as it. StartServer sets it when ACL() holds.
+	ACL bool
+	// TLS, when set, makes the server speak TLS only, on Port.
+	TLS *TLS
+}
+
+// TLS is a TLS-only server's certificate files and the client side the
+// harness and Client use; NewTLS makes a throwaway set. Clients need no
+// certificate of their own (tls-auth-clients no).
+type TLS struct {
+	CertFile, KeyFile string         // the server's certificate and key (PEM)
+	CAFile            string         // the CA that signed it (PEM)
+	CA                *x509.CertPool // that CA
+	Client            *tls.Config    // trusts CA
 }
 
 // Node is one redis-server process. Its methods are safe for concurrent use.
@@ -82,6 +104,7 @@ func StartServer(cfg Config) (*Node, error) {
 	if err := Available(); err != nil {
 		return nil, err
 	}
+	cfg.ACL = cfg.ACL || ACL()
 	madeDir := false
 	if cfg.Dir == "" {
 		dir, err := os.MkdirTemp("", "redistest-")
@@ -145,8 +168,13 @@ func FreePort(cluster bool) (int, error) {
 }
 
 func (n *Node) args() []string {
-	a := []string{
-		"--port", strconv.Itoa(n.Port),
+	a := []string{"--port", strconv.Itoa(n.Port)}
+	if t := n.cfg.TLS; t != nil {
+		a = []string{"--port", "0", "--tls-port", strconv.Itoa(n.Port),
+			"--tls-cert-file", t.CertFile, "--tls-key-file", t.KeyFile, "--tls-ca-cert-file", t.CAFile,
+			"--tls-auth-clients", "no"}
+	}
+	a = append(a,
 		"--bind", "127.0.0.1",
 		"--protected-mode", "no",
 		"--dir", n.Dir,
@@ -154,7 +182,7 @@ func (n *Node) args() []string {
 		"--daemonize", "no",
 		"--save", "",
 		"--databases", "1",
-	}
+	)
 	if n.cfg.AOF {
 		fsync := n.cfg.Fsync
 		if fsync == "" {
@@ -194,6 +222,14 @@ func (n *Node) start() error {
 				n.Kill()
 				return err
 			}
+			if n.cfg.ACL {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := n.setupACL(ctx); err != nil {
+					n.Kill()
+					return err
+				}
+			}
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -204,9 +240,18 @@ func (n *Node) start() error {
 	}
 }
 
+// dial connects to the node, over TLS for a TLS server.
+func (n *Node) dial(timeout time.Duration) (net.Conn, error) {
+	d := &net.Dialer{Timeout: timeout}
+	if n.cfg.TLS != nil {
+		return tls.DialWithDialer(d, "tcp", n.Addr, n.cfg.TLS.Client)
+	}
+	return d.Dial("tcp", n.Addr)
+}
+
 // ping sends a raw PING, so readiness does not depend on go-redis.
 func (n *Node) ping(timeout time.Duration) error {
-	c, err := net.DialTimeout("tcp", n.Addr, timeout)
+	c, err := n.dial(timeout)
 	if err != nil {
 		return err
 	}
@@ -227,7 +272,7 @@ func (n *Node) ping(timeout time.Duration) error {
 
 // checkOwn verifies that the server answering on the port has pid.
 func (n *Node) checkOwn(pid int) error {
-	c, err := net.DialTimeout("tcp", n.Addr, time.Second)
+	c, err := n.dial(time.Second)
 	if err != nil {
 		return err
 	}
@@ -259,9 +304,34 @@ func (n *Node) checkOwn(pid int) error {
 // Ping reports whether the node answers PING within timeout.
 func (n *Node) Ping(timeout time.Duration) error { return n.ping(timeout) }
 
-// Client returns a new go-redis client for the node, closed by Stop.
+// Client returns a new go-redis client for the node, closed by Stop. It
+// logs in as the restricted ACL user when the node has one (see ACLEnv):
+// use it for what the library does, and AdminClient for a test's own
+// inspection and fault injection.
 func (n *Node) Client(opts ...func(*redis.Options)) *redis.Client {
+	o := n.adminOptions()
+	if n.cfg.ACL {
+		o.Username, o.Password = ACLUser, ACLPassword
+	}
+	return n.newClient(o, opts)
+}
+
+// AdminClient returns a new go-redis client for the node as the default
+// user, which may do anything, closed by Stop.
+func (n *Node) AdminClient(opts ...func(*redis.Options)) *redis.Client {
+	return n.newClient(n.adminOptions(), opts)
+}
+
+// adminOptions are the default user's client options for the node.
+func (n *Node) adminOptions() *redis.Options {
 	o := &redis.Options{Addr: n.Addr, DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second}
+	if n.cfg.TLS != nil {
+		o.TLSConfig = n.cfg.TLS.Client.Clone()
+	}
+	return o
+}
+
+func (n *Node) newClient(o *redis.Options, opts []func(*redis.Options)) *redis.Client {
 	for _, f := range opts {
 		f(o)
 	}
@@ -336,7 +406,9 @@ func (n *Node) LogTail(lines int) string { return proc.Tail(filepath.Join(n.Dir,
 func (n *Node) Do(ctx context.Context, args ...any) (any, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	c := redis.NewClient(&redis.Options{Addr: n.Addr, DialTimeout: time.Second, MaxRetries: -1})
+	o := n.adminOptions()
+	o.MaxRetries = -1
+	c := redis.NewClient(o)
 	defer c.Close()
 	return c.Do(ctx, args...).Result()
 }

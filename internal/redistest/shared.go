@@ -1,6 +1,8 @@
 package redistest
 
 import (
+	"fmt"
+	"os"
 	stdsync "sync"
 	"testing"
 
@@ -26,16 +28,34 @@ func SharedCluster(t testing.TB) *redis.ClusterClient {
 		t.Fatalf("cluster unavailable: %v", sharedErr)
 	}
 	c := sharedCluster.Client()
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() {
+		c.Close()
+		checkACL(t, sharedCluster.Nodes)
+	})
 	return c
 }
 
 // SharedClusterNodes returns the shared cluster's nodes (nil if none was started).
 func SharedClusterNodes() *RedisCluster { return sharedCluster }
 
-func stopShared() {
+// stopShared stops the shared cluster, reporting on stderr, and returning
+// false, if its nodes refused the restricted ACL user anything.
+func stopShared() bool {
+	ok := true
 	if sharedCluster != nil {
+		var r stderrReporter
+		checkACL(&r, sharedCluster.Nodes)
+		ok = !r.failed
 		sharedCluster.Stop(false)
 		sharedCluster = nil
 	}
+	return ok
+}
+
+type stderrReporter struct{ failed bool }
+
+func (*stderrReporter) Helper() {}
+func (r *stderrReporter) Errorf(format string, args ...any) {
+	r.failed = true
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
 }

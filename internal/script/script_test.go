@@ -23,7 +23,9 @@ func TestLoadRunsAndPreloads(t *testing.T) {
 			t.Cleanup(func() { c.Close() })
 			return c
 		}},
-		{"redis-server", func(t *testing.T) redis.UniversalClient { return redistest.Standalone(t).Client() }},
+		// The default user: no package calls Preload, so SCRIPT LOAD and
+		// SCRIPT EXISTS are not among the commands the README grants.
+		{"redis-server", func(t *testing.T) redis.UniversalClient { return redistest.Standalone(t).AdminClient() }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.client(t)
