@@ -163,7 +163,7 @@ func TestACLRestrictionIsLive(t *testing.T) {
 			return c.Eval(ctx, "return redis.call('SET', KEYS[1], 'v')", []string{"other:k"}).Err()
 		}},
 		{"unlisted command, from a script", func() error {
-			return c.Eval(ctx, "return redis.call('INCR', KEYS[1])", []string{mine + "n"}).Err()
+			return c.Eval(ctx, "return redis.call('LPUSH', KEYS[1], 'v')", []string{mine + "n"}).Err()
 		}},
 	}
 	for _, d := range denied {
