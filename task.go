@@ -132,6 +132,18 @@ func (s *Sync) Worker(queue string, opts ...redistask.WorkerOption) (*redistask.
 	return redistask.NewWorker(s.client, queue, opts...)
 }
 
+// Scheduler returns a redistask.Scheduler that enqueues periodic tasks on
+// queue, on the shared client and prefix. Run it in every replica (each
+// tick is enqueued once however many run); Close does not stop it (cancel
+// the context given to Run).
+func (s *Sync) Scheduler(queue string, opts ...redistask.SchedulerOption) (*redistask.Scheduler, error) {
+	if s.isClosed() {
+		return nil, ErrClosed
+	}
+	opts = append([]redistask.SchedulerOption{redistask.WithSchedulerPrefix(s.Prefix()), redistask.WithSchedulerLogger(s.opts.logger)}, opts...)
+	return redistask.NewScheduler(s.client, queue, opts...)
+}
+
 // Inspector returns a redistask.Inspector on the shared client and prefix.
 func (s *Sync) Inspector() (*redistask.Inspector, error) {
 	if s.isClosed() {

@@ -256,7 +256,14 @@ type nodeReply struct {
 
 func (l *Locker) acquireOn(ctx context.Context, i int, ks []string, value string, ttl time.Duration, proposal uint64, from string) nodeReply {
 	r := nodeReply{i: i}
-	res, err := acquireScript.Run(ctx, l.nodes[i].client, ks, value, ttl.Milliseconds(), strconv.FormatUint(proposal, 10), from).Result()
+	args := []any{value, ttl.Milliseconds()} // the common case: no proposal, no handoff
+	switch {
+	case from != "":
+		args = append(args, strconv.FormatUint(proposal, 10), from)
+	case proposal > 0:
+		args = append(args, strconv.FormatUint(proposal, 10))
+	}
+	res, err := acquireScript.Run(ctx, l.nodes[i].client, ks, args...).Result()
 	if err != nil {
 		if isWrongType(err) {
 			err = fmt.Errorf("%w: %v", ErrWrongType, err)

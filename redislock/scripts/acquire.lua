@@ -3,8 +3,8 @@
 -- KEYS[2]  fencing counter key (string: integer)
 -- ARGV[1]  holder's random value
 -- ARGV[2]  TTL in milliseconds
--- ARGV[3]  proposed token p (0 when none)
--- ARGV[4]  handoff: the releasing holder's value ("" when none); when the
+-- ARGV[3]  proposed token p (optional: 0)
+-- ARGV[4]  handoff (optional): the releasing holder's value; when the
 --          lock holds it, the lock passes straight to ARGV[1], as if
 --          released and acquired in one step
 -- Returns  a WRONGTYPE error, leaving everything as it was, when the lock
@@ -15,7 +15,7 @@
 --          unchanged and pttl is the holder's remaining TTL in ms (-1: none).
 -- The common case (lock free, no proposal above the counter) is SET + INCR.
 local set
-if ARGV[4] ~= '' and redis.call('GET', KEYS[1]) == ARGV[4] then
+if ARGV[4] and redis.call('GET', KEYS[1]) == ARGV[4] then
   set = redis.call('SET', KEYS[1], ARGV[1], 'XX', 'PX', ARGV[2])
 else
   set = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
@@ -29,7 +29,7 @@ if set then
     redis.call('DEL', KEYS[1])
     return redis.error_reply('WRONGTYPE fencing counter is not an integer')
   end
-  local p = tonumber(ARGV[3])
+  local p = tonumber(ARGV[3] or '0')
   if p > v then
     redis.call('SET', KEYS[2], ARGV[3])
     return p
