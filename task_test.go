@@ -71,3 +71,41 @@ func TestDistributedTask(t *testing.T) {
 		t.Fatalf("Run without workers = %v, want ErrTimeout", err)
 	}
 }
+
+// The facade's Scheduler enqueues under the facade's prefix, where its
+// Worker runs the ticks.
+func TestFacadeScheduler(t *testing.T) {
+	c := redistest.Standalone(t).Client()
+	s := New(c, WithPrefix(redistest.Prefix(t)))
+	defer s.Close()
+	sc, err := s.Scheduler("ticks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Add("beat", "@every 100ms", redistask.Task{Name: "beat"}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.Worker("ticks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs atomic.Int32
+	w.Handle("beat", func(context.Context, *redistask.Task) error { runs.Add(1); return nil })
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 2)
+	go func() { done <- w.Run(ctx) }()
+	go func() { done <- sc.Run(ctx) }()
+	redistest.WaitFor(t, 5*time.Second, "two ticks run", func() bool { return runs.Load() >= 2 })
+	cancel()
+	for range 2 {
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Scheduler("ticks"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Scheduler after Close = %v", err)
+	}
+}
