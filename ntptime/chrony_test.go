@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-sync/sync/internal/ntptest"
+	"github.com/go-sync/sync/internal/redistest"
 )
 
 // Fast polling, for servers the test runs itself on loopback.
@@ -121,7 +122,17 @@ func waitSynced(t *testing.T, clk *Clock) {
 	}
 }
 
+// skipUnderACL skips tests that talk to no Redis in make test's second,
+// least-privilege pass: they ran in the first, and there is nothing for
+// the ACL to check.
+func skipUnderACL(t *testing.T) {
+	if redistest.ACL() {
+		t.Skip("no Redis involved: run in the main pass, not the ACL pass")
+	}
+}
+
 func TestChronyTrials(t *testing.T) {
+	skipUnderACL(t)
 	const off = 2500 * time.Millisecond
 	runFor := 600 * time.Millisecond
 	if !testing.Short() {
@@ -147,12 +158,17 @@ func TestChronyTrials(t *testing.T) {
 	})
 	t.Run("falseticker +60s excluded", func(t *testing.T) {
 		t.Parallel()
-		ss := startChronys(t, ntptest.Config{Offset: off}, ntptest.Config{Offset: 60 * time.Second}, ntptest.Config{Offset: off})
+		// The honest servers serve the true time: two faketime'd ones
+		// serve their nominal offset only to a few hundred microseconds,
+		// beyond the error they report, and on a loaded machine their
+		// intervals need not intersect (no majority, rightly). The
+		// faketime'd servers' own accuracy is the other trials' subject.
+		ss := startChronys(t, ntptest.Config{}, ntptest.Config{Offset: 60 * time.Second}, ntptest.Config{})
 		clk, src := ntpClock(t, addrs(ss))
 		waitSynced(t, clk)
 		tr := trial{src: src}
 		for end := time.Now().Add(runFor); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
-			r := tr.check(t, clk, off)
+			r := tr.check(t, clk, 0)
 			if r.Contains(time.Now().Add(60 * time.Second)) {
 				t.Fatalf("the falseticker's time is inside %v", r)
 			}
@@ -164,7 +180,7 @@ func TestChronyTrials(t *testing.T) {
 		if d := st[1].Offset - 60*time.Second; d < -time.Millisecond || d > time.Millisecond {
 			t.Fatalf("falseticker measured at %v", st[1].Offset)
 		}
-		tr.log(t, off)
+		tr.log(t, 0)
 	})
 	t.Run("server stops answering", func(t *testing.T) {
 		t.Parallel()
@@ -247,6 +263,7 @@ func TestChronyTrials(t *testing.T) {
 // TestChronyRepeatedTrials restarts the offset servers several times and
 // checks every reading of every run.
 func TestChronyRepeatedTrials(t *testing.T) {
+	skipUnderACL(t)
 	runs := 3
 	if !testing.Short() {
 		runs = 10
