@@ -71,8 +71,10 @@ func TestNTPBoundFromReply(t *testing.T) {
 	if st.Reach != 1 || st.Samples != 1 || st.Delay <= 0 || st.Error > s.Error {
 		t.Fatalf("server status %+v", st)
 	}
-	if d := st.Offset - 3*time.Second; d < -time.Millisecond || d > time.Millisecond {
-		t.Fatalf("offset %v, want 3s", st.Offset)
+	// The measured offset is the fake server's 3s to within the bound (a
+	// loaded machine's slow round trip widens both).
+	if d := st.Offset - 3*time.Second; d < -s.Error || d > s.Error {
+		t.Fatalf("offset %v, want 3s within the bound %v", st.Offset, s.Error)
 	}
 }
 
