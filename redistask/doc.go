@@ -47,7 +47,9 @@
 // fetches up to 128. Fast handlers thus get large batches (a round trip
 // per hundred tasks), while a worker with slow handlers holds no more than
 // twice its pool, leaving the rest of the queue to idle workers.
-// WithBatch(n) fixes both numbers at n instead. Acknowledgements of tasks
+// WithBatch(n) fixes both numbers at n instead. Tasks fetched but not
+// started when a worker stops (or dies) stay pending and are reclaimed by
+// other workers after the visibility timeout, like in-flight ones. Acknowledgements of tasks
 // that finish together go out in one script call.
 //
 // # Retention
