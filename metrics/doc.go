@@ -33,6 +33,8 @@
 //	gosync_task_failed_total{queue,task}           handler runs that failed
 //	gosync_task_retried_total{queue,task}          failed tasks scheduled for another attempt
 //	gosync_task_dead_total{queue,task,reason}      dead-lettered tasks, by DeadTask.Reason
+//	                                                (task is "" for unknown-name and corrupt:
+//	                                                producers choose those names)
 //	gosync_task_run_seconds{queue,task}            handler run time
 //	gosync_task_pickup_seconds{queue}              from the append to the stream to the handler start
 //	gosync_task_queue_lag{queue}                   scrape: ready tasks not yet delivered to a worker

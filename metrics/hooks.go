@@ -120,7 +120,13 @@ func (m *Metrics) TaskHooks() redistask.Hooks {
 			m.taskRetried.WithLabelValues(queue, t.Name).Inc()
 		},
 		OnDead: func(queue string, t *redistask.Task, reason string) {
-			m.taskDead.WithLabelValues(queue, t.Name, reason).Inc()
+			name := t.Name
+			if reason == "unknown-name" || reason == "corrupt" {
+				// Any producer picks these names (typos, version skew):
+				// one series for all of them keeps the cardinality bounded.
+				name = ""
+			}
+			m.taskDead.WithLabelValues(queue, name, reason).Inc()
 		},
 	}
 }

@@ -43,10 +43,12 @@
 // a handler are heartbeated like running ones. How many it may hold beyond
 // its pool adapts to its handlers: as many as the pool runs in about 5ms at
 // their measured mean run time, at least the pool size (until a handler
-// has finished, and whenever handlers are slow) and at most 256; a read
-// fetches up to 128. Fast handlers thus get large batches (a round trip
-// per hundred tasks), while a worker with slow handlers holds no more than
-// twice its pool, leaving the rest of the queue to idle workers.
+// has finished, and whenever handlers are slow), at most 16 per handler and
+// 256 in all; a read fetches up to 128. Fast handlers thus get large
+// batches, while a worker with slow handlers holds no more than twice its
+// pool (plus finished tasks whose batched acknowledgement is on its way),
+// leaving the rest of the queue to idle workers. A long task can still
+// hold up to 16 short ones per handler behind it, measured before it.
 // WithBatch(n) fixes both numbers at n instead. Tasks fetched but not
 // started when a worker stops (or dies) stay pending and are reclaimed by
 // other workers after the visibility timeout, like in-flight ones. Acknowledgements of tasks

@@ -51,7 +51,11 @@ const (
 	// has fetched beyond its pool take at most this long to start, at the
 	// handlers' measured mean run time.
 	prefetchHold = 5 * time.Millisecond
-	prefetchMax  = 256 // tasks held beyond the pool, at most
+	// At most this many tasks per handler, and prefetchMax in all, are
+	// held beyond the pool: a long task holds no more short ones behind
+	// it than that.
+	prefetchPool = 16
+	prefetchMax  = 256
 	readMax      = 128 // tasks per read, at most
 )
 
@@ -230,10 +234,17 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.forced = forced
 
 	var loops stdsync.WaitGroup
-	for _, f := range []func(context.Context){w.fetch, w.reclaim, w.heartbeat, w.promoteLoop} {
+	for _, f := range []func(context.Context){w.fetch, w.reclaim, w.promoteLoop} {
 		loops.Add(1)
 		go func() { defer loops.Done(); f(ctx) }()
 	}
+	// Heartbeats go on through the shutdown, until the last handler has
+	// finished and its acknowledgement is out: a task still running must
+	// not be reclaimed (and run twice) while this worker winds down.
+	hbCtx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
+	hbDone := make(chan struct{})
+	go func() { defer close(hbDone); w.heartbeat(hbCtx) }()
+	defer func() { stopHB(); <-hbDone }()
 	ackCtx, stopAcks := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAcks()
 	ackDone := make(chan struct{})
@@ -283,7 +294,8 @@ func (w *Worker) release(n int) {
 // prefetch returns how many fetched tasks may wait for a handler: the
 // WithBatch size, or, adaptively, as many as the pool runs in prefetchHold
 // at the measured mean run time (at least the pool size, at most
-// prefetchMax; the pool size until a handler has finished).
+// prefetchPool per handler and prefetchMax; the pool size until a handler
+// has finished).
 func (w *Worker) prefetch() int {
 	if w.batchSet {
 		return w.batch
@@ -293,7 +305,7 @@ func (w *Worker) prefetch() int {
 		return w.pool
 	}
 	p := int64(w.pool) * int64(prefetchHold) / d
-	return int(min(max(p, int64(w.pool)), int64(max(prefetchMax, w.pool))))
+	return int(min(max(p, int64(w.pool)), int64(max(min(prefetchMax, prefetchPool*w.pool), w.pool))))
 }
 
 // readSize is the most tasks one read or reclaim fetches.
@@ -656,11 +668,14 @@ func (w *Worker) reclaim(ctx context.Context) {
 		case <-t.C:
 		}
 		cursor := "0-0"
+		// Claim what the pool can start soon (the reclaimed tasks wait for
+		// free handlers, heartbeated), and at least one window's worth per
+		// tick even when fetching keeps the window full: orphaned tasks
+		// must not wait for the backlog to drain.
+		budget, claimed := w.pool+w.prefetch(), 0
 		for ctx.Err() == nil {
-			// Claim no more than the pool can start soon: the reclaimed
-			// tasks wait for free handlers, heartbeated.
 			w.mu.Lock()
-			n := w.pool + w.prefetch() - len(w.inflight)
+			n := max(w.pool+w.prefetch()-len(w.inflight), budget-claimed)
 			w.mu.Unlock()
 			if n <= 0 {
 				break
@@ -688,6 +703,7 @@ func (w *Worker) reclaim(ctx context.Context) {
 				w.log.Info("redistask: reclaimed task", "queue", w.k.queue, "id", m.ID, "deliveries", counts[i])
 				w.start(ctx, m, counts[i], false)
 			}
+			claimed += len(msgs)
 			cursor = next
 			if cursor == "0-0" {
 				break
