@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	stdsync "sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -244,5 +245,99 @@ func TestHandoffChainIsBounded(t *testing.T) {
 	// Every maxChain+1-th release frees the key; so do the final ones.
 	if n := announced(); n > rounds/maxChain+3 {
 		t.Fatalf("%d of %d releases announced: handoffs did not happen", n, len(tokens))
+	}
+}
+
+// A Release whose context has already ended sends nothing, and a waiter
+// of the same Locker is not left waiting for a TTL: the lock it needs is
+// freed by a later Release, or by the expiry.
+func TestReleaseWithEndedContextDoesNotStallWaiter(t *testing.T) {
+	ctx := t.Context()
+	l := newLocker(t, oneBackend.nodes(t))
+	lk, err := l.Acquire(ctx, "r", TTL(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan time.Time, 1)
+	go func() {
+		w, err := l.Acquire(ctx, "r", TTL(5*time.Second), MaxWait(10*time.Second))
+		if err != nil {
+			t.Error(err)
+			got <- time.Time{}
+			return
+		}
+		got <- time.Now()
+		w.Release(ctx)
+	}()
+	waitQueuedN(t, l, "r", 1)
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := lk.Release(ended); err == nil {
+		t.Fatal("Release with an ended context reported success")
+	}
+	// The lock is still held (nothing was sent); a retry releases it and
+	// the waiter gets it at once, not after the 5s TTL.
+	start := time.Now()
+	if err := lk.Release(ctx); err != nil {
+		t.Fatalf("retried Release = %v", err)
+	}
+	if at := <-got; at.IsZero() || at.Sub(start) > time.Second {
+		t.Fatalf("the waiter got the lock %v after the retried Release", at.Sub(start))
+	}
+}
+
+// Releases the library makes on its own (a lock handed to a waiter that
+// had left) do not count as the caller's: no OnRelease.
+func TestInternalReleaseIsNotHooked(t *testing.T) {
+	ctx := t.Context()
+	var releases atomic.Int32
+	l := newLocker(t, oneBackend.nodes(t), WithHooks(Hooks{OnRelease: func(string, error) { releases.Add(1) }}))
+	w, _ := l.enqueue("e", &acquireOptions{ttl: time.Minute})
+	lk, err := l.TryAcquire(ctx, "e", TTL(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.handed <- lk
+	l.dequeue("e", w, time.Time{}) // releases lk in the background
+	redistest.WaitFor(t, 5*time.Second, "the undelivered lock released", func() bool { return lk.Err() != nil })
+	redistest.WaitFor(t, 5*time.Second, "the name free", func() bool {
+		lk2, err := l.TryAcquire(ctx, "e")
+		if err == nil {
+			lk2.Release(ctx)
+		}
+		return err == nil
+	})
+	if n := releases.Load(); n != 1 { // the test's own Release of lk2
+		t.Fatalf("OnRelease fired %d times, want 1", n)
+	}
+}
+
+// A lock whose deadline passed before Release ran (the process was paused
+// and the expiry timer has not fired yet) ends as lost, every time: Err,
+// the context's cause and OnLost say so, and Release says it had expired.
+func TestReleaseAfterDeadlineEndsLost(t *testing.T) {
+	ctx := t.Context()
+	var lost atomic.Int32
+	l := newLocker(t, oneBackend.nodes(t), WithHooks(Hooks{OnLost: func(string, uint64) { lost.Add(1) }}))
+	lk, err := l.Acquire(ctx, "p", TTL(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lctx := lk.Context()
+	lk.mu.Lock()
+	lk.expiry.Stop() // as if paused: the timer has not run yet
+	lk.mu.Unlock()
+	time.Sleep(100 * time.Millisecond)
+	if err := lk.Release(ctx); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("Release after the deadline = %v, want ErrNotHeld", err)
+	}
+	if err := lk.Err(); !errors.Is(err, ErrLost) {
+		t.Fatalf("Err = %v, want ErrLost", err)
+	}
+	if c := context.Cause(lctx); !errors.Is(c, ErrLost) {
+		t.Fatalf("context cause = %v, want ErrLost", c)
+	}
+	if lost.Load() != 1 {
+		t.Fatalf("OnLost fired %d times, want 1", lost.Load())
 	}
 }

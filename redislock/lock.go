@@ -332,9 +332,15 @@ func (lk *Lock) release(ctx context.Context) error {
 		return fmt.Errorf("%w: %q: already released", ErrNotHeld, lk.name)
 	}
 	expired := prior != nil && !errors.Is(prior, ErrReleased)
-	lk.end(ErrReleased)
+	if expired {
+		// Past its deadline (a pause, say) before the expiry timer ran:
+		// the lock was lost, whatever runs first.
+		lk.end(ErrLost)
+	} else {
+		lk.end(ErrReleased)
+	}
 	l := lk.l
-	if !expired && lk.chain < maxChain && lk.handoff(ctx) {
+	if !expired && ctx.Err() == nil && lk.chain < maxChain && lk.handoff(ctx) {
 		return nil
 	}
 	ok, notHeld, errs := l.releaseWait(ctx, lk.name, lk.value)
@@ -376,7 +382,7 @@ func (lk *Lock) handoff(ctx context.Context) bool {
 		// The waiter left while its lock was being taken: the lock has
 		// passed from lk all the same; free it (or hand it on).
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), next.ttl)
-		next.Release(rctx)
+		next.release(rctx) // not the caller's: no OnRelease
 		cancel()
 	}
 	if next == nil {

@@ -577,6 +577,10 @@ func (l *Locker) drainAndRelease(name, value string, replies <-chan nodeReply, o
 		for range idx {
 			<-ch
 		}
+		// Our own waiters ignore the release's announcement (it carries
+		// this Locker's id): wake them here, or a key freed in the
+		// background would keep them waiting for a holder's TTL.
+		l.notify(name)
 	}()
 }
 

@@ -72,7 +72,7 @@ func (l *Locker) dequeue(name string, w *waiter, heldUntil time.Time) {
 			defer l.wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), lk.ttl)
 			defer cancel()
-			lk.Release(ctx)
+			lk.release(ctx) // not the caller's: no OnRelease
 		}()
 	default:
 	}
