@@ -3,6 +3,8 @@ package redislock
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	stdsync "sync"
 	"sync/atomic"
 	"testing"
@@ -339,5 +341,36 @@ func TestReleaseAfterDeadlineEndsLost(t *testing.T) {
 	}
 	if lost.Load() != 1 {
 		t.Fatalf("OnLost fired %d times, want 1", lost.Load())
+	}
+}
+
+// A waiter does not spin: while the holder keeps the lock it retries when
+// notified or when the holder's TTL runs out, a handful of attempts, not
+// one per round trip.
+func TestWaiterDoesNotSpin(t *testing.T) {
+	ctx := t.Context()
+	nodes := oneBackend.nodes(t)
+	l := newLocker(t, nodes)
+	if _, err := l.Acquire(ctx, "s", TTL(400*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	admin := redistest.Admin(t, nodes[0])
+	calls := func() int64 {
+		for _, line := range strings.Split(admin.Info(ctx, "commandstats").Val(), "\n") {
+			if strings.HasPrefix(line, "cmdstat_evalsha:calls=") {
+				n, _ := strconv.ParseInt(strings.TrimPrefix(strings.SplitN(line, ",", 2)[0], "cmdstat_evalsha:calls="), 10, 64)
+				return n
+			}
+		}
+		return 0
+	}
+	before := calls()
+	w, err := l.Acquire(ctx, "s", TTL(time.Second), MaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Release(ctx)
+	if n := calls() - before; n > 20 {
+		t.Fatalf("%d script calls while waiting ~400ms for an expiry: the waiter spins", n)
 	}
 }

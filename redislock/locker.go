@@ -574,13 +574,16 @@ func (l *Locker) drainAndRelease(name, value string, replies <-chan nodeReply, o
 		defer cancel()
 		ch := make(chan opReply, len(idx))
 		l.releaseOn(ctx, name, value, idx, ch)
+		freed := false
 		for range idx {
-			<-ch
+			freed = (<-ch).ok || freed
 		}
-		// Our own waiters ignore the release's announcement (it carries
-		// this Locker's id): wake them here, or a key freed in the
-		// background would keep them waiting for a holder's TTL.
-		l.notify(name)
+		if freed {
+			// Our own waiters ignore the release's announcement (it
+			// carries this Locker's id): wake them here, or a key freed
+			// in the background would keep them waiting for a TTL.
+			l.notify(name)
+		}
 	}()
 }
 
