@@ -23,6 +23,13 @@
 //   - Graceful shutdown stops reading, lets in-flight handlers finish up to
 //     a deadline, and leaves the rest pending for reclaim: nothing is
 //     acknowledged that did not finish.
+//   - A task delivered more than 2*MaxAttempts+3 times without finishing
+//     (it keeps killing or stalling its workers) goes to the dead-letter
+//     stream with reason "reclaimed". Deliveries also count tasks fetched
+//     but not started, so a task that waited in a crashing worker's
+//     prefetch window each time can be dead-lettered with it although it
+//     never ran; it is kept whole there, and Inspector.RequeueDead puts
+//     it back.
 //   - A task pushed with an ID is enqueued once per dedupe window (the
 //     check and the append are one script).
 //   - Periodic tasks are enqueued once per tick however many schedulers
