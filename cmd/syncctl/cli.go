@@ -66,6 +66,9 @@ type cli struct {
 	scrub func(any)
 	// now is the clock ages are computed against.
 	now func() time.Time
+	// connected, when set, runs once the nodes answered PING: tests make
+	// a node hang there, after the connection check.
+	connected func()
 
 	cfg  config
 	conn *conn
@@ -76,14 +79,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return c.main(ctx, args)
 }
 
-// isTerminal reports whether r is a character device (a terminal).
+// isTerminal reports whether r is a terminal a human can answer on; a
+// character device such as /dev/null is not one.
 func isTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && isTerminalFile(f)
 }
 
 func (c *cli) main(ctx context.Context, args []string) int {
@@ -99,7 +99,7 @@ func (c *cli) main(ctx context.Context, args []string) int {
 	case unreachable(err):
 		code = exitUnreachable
 	}
-	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	msg := escape(strings.ReplaceAll(err.Error(), "\n", " "), false)
 	if code == exitUsage {
 		msg += " (see syncctl --help)"
 	}
@@ -232,6 +232,9 @@ func (c *cli) exec(ctx context.Context, args []string) error {
 	}
 	c.conn = conn
 	defer conn.close()
+	if c.connected != nil {
+		c.connected()
+	}
 	return cmd.run(c, ctx, rest)
 }
 

@@ -26,7 +26,104 @@ type redisClient = redis.UniversalClient
 type conn struct {
 	nodes []redis.UniversalClient // lock and leader nodes; nodes[0] also holds queues and topics
 	names []string                // each node's address, for output and errors
-	down  []error                 // per node: why it did not answer PING (nil: it did)
+	down  []error                 // per node: why it did not answer PING or a later read in time (nil: it did)
+	gates []*gate                 // per independent node: fails its commands at once once it is down
+}
+
+// gate is a go-redis hook that fails every command of a node marked down
+// without sending it: a hung node (SIGSTOP, a frozen VM) would otherwise
+// hold each later read until --timeout, one name at a time.
+type gate struct {
+	mu  stdsync.Mutex
+	err error
+}
+
+func (g *gate) close(err error) {
+	g.mu.Lock()
+	g.err = err
+	g.mu.Unlock()
+}
+
+func (g *gate) closed() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.err
+}
+
+func (g *gate) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (g *gate) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if err := g.closed(); err != nil {
+			return err
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (g *gate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if err := g.closed(); err != nil {
+			for _, c := range cmds {
+				c.SetErr(err)
+			}
+			return err
+		}
+		return next(ctx, cmds)
+	}
+}
+
+func (cn *conn) quorum() int { return len(cn.nodes)/2 + 1 }
+
+// nodeDown records that independent node i did not answer in time: it is
+// left out of the rest of the command, with a warning. It fails with exit
+// 3 when fewer than a majority of the nodes are left.
+func (c *cli) nodeDown(i int, err error) error {
+	cn := c.conn
+	if len(cn.nodes) < 2 || cn.down[i] != nil {
+		return cn.quorumLost()
+	}
+	cn.down[i] = err
+	cn.gates[i].close(err)
+	if lost := cn.quorumLost(); lost != nil {
+		return lost
+	}
+	fmt.Fprintf(c.stderr, "syncctl: warning: node %s (continuing with a majority)\n", escape(fmt.Sprintf("%s: %v", cn.names[i], err), false))
+	return nil
+}
+
+// quorumLost returns the exit-3 error when fewer than a majority of the
+// nodes answer.
+func (cn *conn) quorumLost() error {
+	var bad []string
+	for i, err := range cn.down {
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%s: %v", cn.names[i], err))
+		}
+	}
+	if len(cn.nodes)-len(bad) >= cn.quorum() {
+		return nil
+	}
+	if len(cn.nodes) == 1 {
+		return unreachableErr(fmt.Errorf("cannot reach Redis at %s", bad[0]))
+	}
+	return unreachableErr(fmt.Errorf("cannot reach a majority of the %d nodes: %s", len(cn.nodes), strings.Join(bad, "; ")))
+}
+
+// nodesDown marks down the nodes of an inspection that did not answer (in
+// time); see nodeDown.
+func (c *cli) nodesDown(states []redislock.NodeState) error {
+	if len(c.conn.nodes) < 2 {
+		return nil
+	}
+	for i, n := range states {
+		if i < len(c.conn.nodes) && n.Err != nil && unreachable(n.Err) {
+			if err := c.nodeDown(i, n.Err); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (cn *conn) close() {
@@ -95,8 +192,12 @@ func (c *cli) connect(ctx context.Context) (*conn, error) {
 			if opt.DialerRetries == 0 {
 				opt.DialerRetries = 1 // an operator wants "refused" at once, not after 5 dials
 			}
-			cn.nodes = append(cn.nodes, redis.NewClient(opt))
+			g := &gate{}
+			rc := redis.NewClient(opt)
+			rc.AddHook(g)
+			cn.nodes = append(cn.nodes, rc)
 			cn.names = append(cn.names, opt.Addr)
+			cn.gates = append(cn.gates, g)
 		}
 	}
 	cn.down = make([]error, len(cn.nodes))
@@ -107,24 +208,15 @@ func (c *cli) connect(ctx context.Context) (*conn, error) {
 		wg.Go(func() { cn.down[i] = n.Ping(ctx).Err() })
 	}
 	wg.Wait()
-	var bad []string
+	if err := cn.quorumLost(); err != nil {
+		cn.close()
+		return nil, err
+	}
 	for i, err := range cn.down {
 		if err != nil {
-			bad = append(bad, fmt.Sprintf("%s: %v", cn.names[i], err))
-		}
-	}
-	quorum := len(cn.nodes)/2 + 1
-	switch {
-	case len(bad) == 0:
-	case len(cn.nodes)-len(bad) < quorum:
-		cn.close()
-		if len(cn.nodes) == 1 {
-			return nil, unreachableErr(fmt.Errorf("cannot reach Redis at %s", bad[0]))
-		}
-		return nil, unreachableErr(fmt.Errorf("cannot reach a majority of the %d nodes: %s", len(cn.nodes), strings.Join(bad, "; ")))
-	default:
-		for _, b := range bad {
-			fmt.Fprintf(c.stderr, "syncctl: warning: node %s (continuing with a majority)\n", b)
+			// Later reads skip it rather than wait for it again.
+			cn.gates[i].close(err)
+			fmt.Fprintf(c.stderr, "syncctl: warning: node %s (continuing with a majority)\n", escape(fmt.Sprintf("%s: %v", cn.names[i], err), false))
 		}
 	}
 	return cn, nil
@@ -251,4 +343,59 @@ func (c *cli) scan(ctx context.Context, kind string, nodes []redis.UniversalClie
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// scanNodes returns the resource names of kind on the lock nodes that
+// answer, each node scanned with its own --timeout. With independent
+// nodes, one that does not answer in time is left out (see nodeDown).
+func (c *cli) scanNodes(ctx context.Context, kind string) ([]string, error) {
+	cn := c.conn
+	if len(cn.nodes) < 2 {
+		sctx, cancel := c.op(ctx)
+		defer cancel()
+		return c.scan(sctx, kind, cn.up())
+	}
+	found := make([][]string, len(cn.nodes))
+	errs := make([]error, len(cn.nodes))
+	var wg stdsync.WaitGroup
+	for i, n := range cn.nodes {
+		if cn.down[i] != nil {
+			continue
+		}
+		wg.Go(func() {
+			sctx, cancel := c.op(ctx)
+			defer cancel()
+			found[i], errs[i] = c.scan(sctx, kind, []redisClient{n})
+		})
+	}
+	wg.Wait()
+	var out []string
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			out = append(out, found[i]...)
+		case unreachable(err):
+			if err := c.nodeDown(i, err); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, err
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// inspect reads one lock (or leader lease) on every node with its own
+// --timeout, so that one slow name or node cannot use up the time of the
+// others; nodes that do not answer in time are left out of the rest of
+// the command (see nodeDown).
+func (c *cli) inspect(ctx context.Context, l *redislock.Locker, name string) (redislock.Info, error) {
+	ictx, cancel := c.op(ctx)
+	defer cancel()
+	in, err := l.Inspect(ictx, name)
+	if derr := c.nodesDown(in.Nodes); derr != nil {
+		return in, derr
+	}
+	return in, err
 }

@@ -29,25 +29,34 @@ Flags (anywhere on the line):
                   (default "sync"; env SYNCCTL_PREFIX)
   --json          JSON on stdout instead of tables, for scripts
   --yes, -y       do not ask before requeue or delete
-  --timeout D     bound on each round of Redis work (default 10s)
+  --timeout D     bound on each round of Redis work (default 10s): the
+                  connection check, each node's scan, each lock or group
+                  read. A lock node that does not answer within it is left
+                  out for the rest of the command, with a warning
   --limit N       dead list: at most N tasks (default 100)
   --all           dead requeue, dead delete: every dead task of the queue
 
 Names are found with SCAN over the keys under the prefix (every master of a
 cluster). With several independent nodes, locks and leaders are read from
-all of them, and a lock counts as held when a majority agree; queues and
+all of them, and a lock counts as held when a majority agree (a node that
+is down or hung is reported on stderr and skipped); queues and
 topics are read from the first node, as the library's producers, workers
 and event clients use one client.
 
 Exit status:
   0  done
   1  the operation failed, what was named does not exist, or the answer
-     to a confirmation was not yes
+     to a confirmation was not yes; for a listing (locks, leaders,
+     queues, topics): some rows could not be read (a foreign or corrupt
+     key under the prefix). Those rows are printed with an ERROR column
+     (an "error" field in --json), the others as usual
   2  usage error: unknown command or flag, bad URL or prefix; or a
      destructive command without --yes while stdin is not a terminal
   3  cannot reach Redis: connection refused, timeout, authentication
-     failed, or fewer than a majority of the lock nodes answer
-Errors are one line on stderr; results go to stdout.
+     failed, or fewer than a majority of the lock nodes answer (in time)
+Errors are one line on stderr; results go to stdout. Table cells show
+control and other non-printable characters as Go escapes (\x1b, \n, \t,
+\x00; a backslash as \\); --json gives the values as they are.
 
 Examples:
   syncctl --redis redis://10.0.0.5:6379/0 locks
@@ -68,18 +77,22 @@ fencing counter, so locks that are free now are listed too):
   OWNER     the holder's owner id (redislock.Owner / WithOwner), or -
   TOKEN     the holder's fencing token; for a free lock the last token
             issued (the next holder gets a larger one)
-  TTL       how long a majority still holds it
+  TTL       how long a majority still holds it; "none" when held by a key
+            without expiry (not written by Go Sync, or PERSISTed by hand),
+            - when not held
+  ERROR     only when a lock could not be read: why (its STATE is error)
 
 Example:
   syncctl --redis redis://localhost:6379 locks
-  syncctl locks --json   # [{"name", "state", "owner", "holder", "token", "ttl_ms"}]
+  syncctl locks --json   # [{"name", "state", "owner", "holder", "token", "ttl_ms",
+                         #   "no_expiry" (when true), "error" (when set)}]
 `
 
 const helpLocksShow = `Shows one lock on every node and the quorum view: which holder a
 majority agrees on, its token and remaining TTL. With several independent
 nodes (Redlock), each node's holder value, fencing counter and TTL are
-listed, including nodes that cannot be read. Exits 1 if the lock has never
-been taken.
+listed, including nodes that cannot be read; a TTL of "none" is a holder
+key without expiry. Exits 1 if the lock has never been taken.
 
 Example:
   syncctl --redis redis://a:6379,redis://b:6379,redis://c:6379 locks show invoice-42

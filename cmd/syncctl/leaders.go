@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/go-sync/sync/redisleader"
@@ -21,6 +22,9 @@ type leaderView struct {
 	LeaseMs int64 `json:"lease_ms"`
 	// LastTerm is the highest term ever granted in the group.
 	LastTerm uint64 `json:"last_term"`
+	// Error is why the group could not be read; the other fields are
+	// then empty.
+	Error string `json:"error,omitempty"`
 }
 
 type leaderList struct {
@@ -35,10 +39,22 @@ func (l *leaderList) table(w io.Writer) {
 		fmt.Fprintln(w, "no election groups")
 		return
 	}
+	failed := slices.ContainsFunc(l.Leaders, func(v leaderView) bool { return v.Error != "" })
 	tw := newTable(w)
-	row(tw, "GROUP", "LEADER", "TERM", "SINCE", "LEASE")
+	if failed {
+		row(tw, "GROUP", "LEADER", "TERM", "SINCE", "LEASE", "ERROR")
+	} else {
+		row(tw, "GROUP", "LEADER", "TERM", "SINCE", "LEASE")
+	}
 	for _, v := range l.Leaders {
-		if v.Leader == "" {
+		switch {
+		case v.Error != "":
+			row(tw, v.Group, "error", "-", "-", "-", v.Error)
+			continue
+		case v.Leader == "" && failed:
+			row(tw, v.Group, "-", "-", "-", "-", "-")
+			continue
+		case v.Leader == "":
 			row(tw, v.Group, "-", "-", "-", "-")
 			continue
 		}
@@ -46,18 +62,20 @@ func (l *leaderList) table(w io.Writer) {
 		if v.Since != nil {
 			since = fmt.Sprintf("%s (%s ago)", stamp(*v.Since), dur(l.now.Sub(*v.Since)))
 		}
-		row(tw, v.Group, v.Leader, v.Term, since, ttl(time.Duration(v.LeaseMs)*time.Millisecond))
+		cells := []any{v.Group, v.Leader, v.Term, since, ttl(time.Duration(v.LeaseMs) * time.Millisecond)}
+		if failed {
+			cells = append(cells, "-")
+		}
+		row(tw, cells...)
 	}
 	tw.Flush()
 }
 
 func (c *cli) leaders(ctx context.Context, args []string) error {
-	ctx, cancel := c.op(ctx)
-	defer cancel()
 	groups := args
 	if len(groups) == 0 {
 		var err error
-		if groups, err = c.scan(ctx, "leader", c.conn.up()); err != nil {
+		if groups, err = c.scanNodes(ctx, "leader"); err != nil {
 			return err
 		}
 	}
@@ -67,22 +85,33 @@ func (c *cli) leaders(ctx context.Context, args []string) error {
 	}
 	defer leases.Close()
 	res := &leaderList{Leaders: []leaderView{}, now: c.now()}
+	var failed []string
 	for _, g := range groups {
 		v, err := c.leader(ctx, leases, g)
-		if err != nil {
+		var ee *exitError
+		switch {
+		case errors.As(err, &ee), unreachable(err):
 			return err
+		case err != nil:
+			// A foreign or corrupt key: this row fails, the others print.
+			res.Leaders = append(res.Leaders, leaderView{Group: g, Error: err.Error()})
+			failed = append(failed, g)
+			continue
 		}
 		if len(args) > 0 && v.Leader == "" && v.LastTerm == 0 {
 			return failErr("election group %q not found (never had a leader under prefix %q)", g, c.cfg.prefix)
 		}
 		res.Leaders = append(res.Leaders, v)
 	}
-	return c.render(res)
+	if err := c.render(res); err != nil {
+		return err
+	}
+	return rowsFailed("election groups", failed, len(groups))
 }
 
 func (c *cli) leader(ctx context.Context, leases *redislock.Locker, group string) (leaderView, error) {
 	v := leaderView{Group: group}
-	lease, err := leases.Inspect(ctx, group)
+	lease, err := c.inspect(ctx, leases, group)
 	if err != nil {
 		return v, fmt.Errorf("group %q: %w", group, err)
 	}
@@ -92,7 +121,9 @@ func (c *cli) leader(ctx context.Context, leases *redislock.Locker, group string
 		return v, usageErr("%v", err)
 	}
 	defer e.Close()
-	in, err := e.Leader(ctx)
+	lctx, cancel := c.op(ctx)
+	defer cancel()
+	in, err := e.Leader(lctx)
 	switch {
 	case errors.Is(err, redisleader.ErrNoLeader):
 		return v, nil

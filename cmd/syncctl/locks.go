@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/go-sync/sync/redislock"
@@ -18,6 +19,12 @@ type lockView struct {
 	Holder string `json:"holder"`
 	Token  uint64 `json:"token"`
 	TTLMs  int64  `json:"ttl_ms"`
+	// NoExpiry reports a held lock whose key has no TTL (not written by
+	// this package, or a PERSIST by hand): it is held until deleted.
+	NoExpiry bool `json:"no_expiry,omitempty"`
+	// Error is why the lock could not be read (locks list); the other
+	// fields are then empty.
+	Error string `json:"error,omitempty"`
 }
 
 // lockShow is one lock with the quorum view and every node's.
@@ -33,14 +40,25 @@ type nodeView struct {
 	Holder string `json:"holder"`
 	Fence  uint64 `json:"fence"`
 	TTLMs  int64  `json:"ttl_ms"`
-	Error  string `json:"error,omitempty"`
+	// NoExpiry reports a holder whose key has no TTL on this node.
+	NoExpiry bool   `json:"no_expiry,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// lockTTL formats a lock's remaining TTL: "none" for a key held without
+// expiry, "-" when not held.
+func lockTTL(ttlMs int64, noExpiry bool) string {
+	if noExpiry {
+		return "none"
+	}
+	return ttl(time.Duration(ttlMs) * time.Millisecond)
 }
 
 func newLockShow(in redislock.Info, quorum int) *lockShow {
 	v := &lockShow{Quorum: quorum}
 	v.lockView = lockView{Name: in.Name, State: "free", Owner: in.Owner, Holder: in.Holder, Token: in.Token, TTLMs: ms(in.TTL)}
 	for _, n := range in.Nodes {
-		nv := nodeView{Node: n.Node, Holder: n.Holder, Fence: n.Fence, TTLMs: ms(n.TTL)}
+		nv := nodeView{Node: n.Node, Holder: n.Holder, Fence: n.Fence, TTLMs: ms(n.TTL), NoExpiry: n.Holder != "" && n.TTL <= 0}
 		if n.Err != nil {
 			nv.Error = n.Err.Error()
 		}
@@ -54,6 +72,9 @@ func newLockShow(in redislock.Info, quorum int) *lockShow {
 	}
 	if in.Held {
 		v.State = "held"
+		// Info.TTL is 0 both when not held and when a majority of the
+		// holder's keys have no expiry (Inspect reports those as 0).
+		v.NoExpiry = in.TTL <= 0
 	}
 	return v
 }
@@ -75,18 +96,29 @@ func (l *lockList) table(w io.Writer) {
 		fmt.Fprintln(w, "no locks")
 		return
 	}
+	failed := slices.ContainsFunc(l.Locks, func(v lockView) bool { return v.Error != "" })
 	tw := newTable(w)
-	row(tw, "NAME", "STATE", "OWNER", "TOKEN", "TTL")
+	head := []any{"NAME", "STATE", "OWNER", "TOKEN", "TTL"}
+	if failed {
+		head = append(head, "ERROR")
+	}
+	row(tw, head...)
 	for _, v := range l.Locks {
-		row(tw, v.Name, v.State, dash(v.Owner), v.Token, ttl(time.Duration(v.TTLMs)*time.Millisecond))
+		if v.Error != "" {
+			row(tw, v.Name, v.State, "-", "-", "-", v.Error)
+			continue
+		}
+		cells := []any{v.Name, v.State, dash(v.Owner), v.Token, lockTTL(v.TTLMs, v.NoExpiry)}
+		if failed {
+			cells = append(cells, "-")
+		}
+		row(tw, cells...)
 	}
 	tw.Flush()
 }
 
 func (c *cli) locksList(ctx context.Context, _ []string) error {
-	ctx, cancel := c.op(ctx)
-	defer cancel()
-	names, err := c.scan(ctx, "lock", c.conn.up())
+	names, err := c.scanNodes(ctx, "lock")
 	if err != nil {
 		return err
 	}
@@ -96,14 +128,24 @@ func (c *cli) locksList(ctx context.Context, _ []string) error {
 	}
 	defer l.Close()
 	res := &lockList{Locks: []lockView{}}
+	var failed []string
 	for _, name := range names {
-		in, err := l.Inspect(ctx, name)
-		if err != nil {
+		in, err := c.inspect(ctx, l, name)
+		switch {
+		case unreachable(err):
 			return fmt.Errorf("lock %q: %w", name, err)
+		case err != nil:
+			// A foreign or corrupt key: this row fails, the others print.
+			res.Locks = append(res.Locks, lockView{Name: name, State: "error", Error: err.Error()})
+			failed = append(failed, name)
+		default:
+			res.Locks = append(res.Locks, newLockShow(in, 0).lockView)
 		}
-		res.Locks = append(res.Locks, newLockShow(in, 0).lockView)
 	}
-	return c.render(res)
+	if err := c.render(res); err != nil {
+		return err
+	}
+	return rowsFailed("locks", failed, len(names))
 }
 
 func (v *lockShow) table(w io.Writer) {
@@ -121,7 +163,7 @@ func (v *lockShow) table(w io.Writer) {
 		row(tw, "owner", dash(v.Owner))
 		row(tw, "holder", v.Holder)
 		row(tw, "token", v.Token)
-		row(tw, "ttl", ttl(time.Duration(v.TTLMs)*time.Millisecond))
+		row(tw, "ttl", lockTTL(v.TTLMs, v.NoExpiry))
 	} else {
 		row(tw, "last token", v.Token)
 	}
@@ -130,23 +172,21 @@ func (v *lockShow) table(w io.Writer) {
 	tw = newTable(w)
 	row(tw, "NODE", "HOLDER", "FENCE", "TTL", "ERROR")
 	for _, n := range v.Nodes {
-		row(tw, n.Node, dash(n.Holder), n.Fence, ttl(time.Duration(n.TTLMs)*time.Millisecond), dash(n.Error))
+		row(tw, n.Node, dash(n.Holder), n.Fence, lockTTL(n.TTLMs, n.NoExpiry), dash(n.Error))
 	}
 	tw.Flush()
 }
 
 func (c *cli) locksShow(ctx context.Context, args []string) error {
-	ctx, cancel := c.op(ctx)
-	defer cancel()
 	l, err := c.locker()
 	if err != nil {
 		return err
 	}
 	defer l.Close()
-	in, err := l.Inspect(ctx, args[0])
+	in, err := c.inspect(ctx, l, args[0])
 	var qe *redislock.QuorumError
 	switch {
-	case errors.As(err, &qe):
+	case errors.As(err, &qe), unreachable(err) && len(in.Nodes) > 0:
 		// Show what could be read, then fail with exit 3.
 		if rerr := c.render(newLockShow(in, l.Quorum())); rerr != nil {
 			return rerr

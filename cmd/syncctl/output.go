@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 )
 
 // tabler is a result that can print itself as human tables.
@@ -42,15 +43,57 @@ func jsonValue(v tabler) any {
 // newTable returns a tabwriter for aligned columns separated by two spaces.
 func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 8, 2, ' ', 0) }
 
-// row writes cells separated by tabs.
+// row writes cells separated by tabs. Cells are escaped (see esc): names,
+// owners and errors come from Redis, and a control character in them
+// must neither drive the operator's terminal nor break the columns.
 func row(w io.Writer, cells ...any) {
 	for i, c := range cells {
 		if i > 0 {
 			io.WriteString(w, "\t")
 		}
-		fmt.Fprint(w, c)
+		io.WriteString(w, esc(fmt.Sprint(c)))
 	}
 	io.WriteString(w, "\n")
+}
+
+// esc returns s with every non-printable character (control characters
+// such as ESC, newline, tab and NUL, invalid UTF-8, non-printing Unicode)
+// and the backslash written as Go escapes, as strconv.Quote does but
+// without the quotes: "a\x1b[31m\n" prints as a\x1b[31m\n.
+func esc(s string) string { return escape(s, true) }
+
+// escape is esc; with backslash false a backslash is left as it is (for
+// messages whose names are already quoted with %q).
+func escape(s string, backslash bool) string {
+	clean := true
+	for _, r := range s {
+		if (backslash && r == '\\') || r == utf8.RuneError || !strconv.IsPrint(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\\' && backslash:
+			b.WriteString(`\\`)
+		case r == '\\':
+			b.WriteByte('\\')
+		case strconv.IsPrint(r):
+			b.WriteRune(r)
+		default:
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 // dur formats a duration for people: 850ms, 9.5s, 3m12s, 2h05m, 3d04h.
@@ -106,3 +149,16 @@ func shorten(s string, n int) string {
 
 // ms returns d in whole milliseconds, for JSON.
 func ms(d time.Duration) int64 { return d.Milliseconds() }
+
+// rowsFailed returns the exit-1 error of a listing some of whose rows
+// could not be read (they are printed with their error).
+func rowsFailed(many string, failed []string, total int) error {
+	if len(failed) == 0 {
+		return nil
+	}
+	q := make([]string, len(failed))
+	for i, f := range failed {
+		q[i] = strconv.Quote(f)
+	}
+	return failErr("could not read %d of %d %s: %s", len(failed), total, many, strings.Join(q, ", "))
+}

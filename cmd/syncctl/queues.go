@@ -25,6 +25,9 @@ type queueView struct {
 	InFlight    map[string]int64 `json:"in_flight"` // pending tasks per consumer
 	// Consumers lists the group's consumers (queues QUEUE only).
 	Consumers []consumerView `json:"consumers,omitempty"`
+	// Error is why the queue could not be read (queues list); the other
+	// fields are then zero.
+	Error string `json:"error,omitempty"`
 }
 
 type consumerView struct {
@@ -71,14 +74,27 @@ func (l *queueList) table(w io.Writer) {
 		fmt.Fprintln(w, "no task queues")
 		return
 	}
+	failed := slices.ContainsFunc(l.Queues, func(q queueView) bool { return q.Error != "" })
 	tw := newTable(w)
-	row(tw, "QUEUE", "LENGTH", "PENDING", "LAG", "DELAYED", "RETRY", "DEAD", "OLDEST")
+	head := []any{"QUEUE", "LENGTH", "PENDING", "LAG", "DELAYED", "RETRY", "DEAD", "OLDEST"}
+	if failed {
+		head = append(head, "ERROR")
+	}
+	row(tw, head...)
 	for _, q := range l.Queues {
+		if q.Error != "" {
+			row(tw, q.Queue, "-", "-", "-", "-", "-", "-", "-", q.Error)
+			continue
+		}
 		oldest := "-"
 		if q.Length > 0 {
 			oldest = dur(time.Duration(q.OldestAgeMs) * time.Millisecond)
 		}
-		row(tw, q.Queue, q.Length, q.Pending, q.Lag, q.Delayed, q.Retry, q.Dead, oldest)
+		cells := []any{q.Queue, q.Length, q.Pending, q.Lag, q.Delayed, q.Retry, q.Dead, oldest}
+		if failed {
+			cells = append(cells, "-")
+		}
+		row(tw, cells...)
 	}
 	tw.Flush()
 }
@@ -130,14 +146,24 @@ func (c *cli) queues(ctx context.Context, args []string) error {
 		return err
 	}
 	res := &queueList{Queues: []queueView{}}
+	var failed []string
 	for _, q := range names {
 		st, err := in.Stats(ctx, q)
-		if err != nil {
+		switch {
+		case unreachable(err):
 			return fmt.Errorf("queue %q: %w", q, err)
+		case err != nil:
+			// A foreign or corrupt key: this row fails, the others print.
+			res.Queues = append(res.Queues, queueView{Queue: q, InFlight: map[string]int64{}, Error: err.Error()})
+			failed = append(failed, q)
+		default:
+			res.Queues = append(res.Queues, newQueueView(st))
 		}
-		res.Queues = append(res.Queues, newQueueView(st))
 	}
-	return c.render(res)
+	if err := c.render(res); err != nil {
+		return err
+	}
+	return rowsFailed("queues", failed, len(names))
 }
 
 func (c *cli) queueShow(ctx context.Context, in *redistask.Inspector, queue string) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +20,9 @@ type topicView struct {
 	// Per partition (topics TOPIC only).
 	PartitionStats []partitionView `json:"by_partition,omitempty"`
 	Groups         []groupView     `json:"groups"`
+	// Error is why the topic could not be read (topics list); the other
+	// fields are then empty.
+	Error string `json:"error,omitempty"`
 }
 
 type partitionView struct {
@@ -99,14 +103,27 @@ func (l *topicList) table(w io.Writer) {
 		fmt.Fprintln(w, "no event topics")
 		return
 	}
+	failed := slices.ContainsFunc(l.Topics, func(t topicView) bool { return t.Error != "" })
 	tw := newTable(w)
-	row(tw, "TOPIC", "PARTITIONS", "EVENTS", "GROUPS (LAG)")
+	head := []any{"TOPIC", "PARTITIONS", "EVENTS", "GROUPS (LAG)"}
+	if failed {
+		head = append(head, "ERROR")
+	}
+	row(tw, head...)
 	for _, t := range l.Topics {
+		if t.Error != "" {
+			row(tw, t.Topic, "-", "-", "-", t.Error)
+			continue
+		}
 		var gs []string
 		for _, g := range t.Groups {
 			gs = append(gs, fmt.Sprintf("%s (%s)", g.Group, lag(g.Lag, g.LagCapped)))
 		}
-		row(tw, t.Topic, t.Partitions, t.Events, dash(strings.Join(gs, ", ")))
+		cells := []any{t.Topic, t.Partitions, t.Events, dash(strings.Join(gs, ", "))}
+		if failed {
+			cells = append(cells, "-")
+		}
+		row(tw, cells...)
 	}
 	tw.Flush()
 }
@@ -179,6 +196,12 @@ func (c *cli) topics(ctx context.Context, args []string) error {
 		return err
 	}
 	res := &topicList{Topics: []topicView{}}
+	var failed []string
+	fail := func(name string, err error) {
+		// A foreign or corrupt key: this row fails, the others print.
+		res.Topics = append(res.Topics, topicView{Topic: name, Groups: []groupView{}, Error: err.Error()})
+		failed = append(failed, name)
+	}
 	for _, name := range names {
 		if strings.Contains(name, "/") {
 			continue // a partition, or a partition lease
@@ -187,14 +210,24 @@ func (c *cli) topics(ctx context.Context, args []string) error {
 		switch {
 		case errors.Is(err, event.ErrTopicNotFound), errors.Is(err, event.ErrInvalidTopic):
 			continue // keys left without the topic's metadata
-		case err != nil:
+		case unreachable(err):
 			return fmt.Errorf("topic %q: %w", name, err)
+		case err != nil:
+			fail(name, err)
+			continue
 		}
 		st, err := t.Stats(ctx)
-		if err != nil {
+		switch {
+		case unreachable(err):
 			return fmt.Errorf("topic %q: %w", name, err)
+		case err != nil:
+			fail(name, err)
+			continue
 		}
 		res.Topics = append(res.Topics, newTopicView(st, false))
 	}
-	return c.render(res)
+	if err := c.render(res); err != nil {
+		return err
+	}
+	return rowsFailed("topics", failed, len(res.Topics))
 }
