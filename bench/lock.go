@@ -76,7 +76,8 @@ type op struct {
 // running them in alternating rounds so that a drift of the machine's speed
 // during the run affects all of them alike; the ratios are what matter.
 func interleaved(d time.Duration, ops []op) ([]result, error) {
-	const rounds = 20 // short alternating slices: bursts of machine noise hit every op alike
+	// Short alternating slices: bursts of machine noise hit every op alike.
+	const rounds = 20
 	for _, o := range ops { // warm-up: connections, script caches
 		warm := time.Now().Add(d / 10)
 		for time.Now().Before(warm) {

@@ -1,9 +1,7 @@
 package event
 
 import (
-	"context"
 	"fmt"
-	stdsync "sync"
 	"testing"
 	"time"
 
@@ -63,20 +61,7 @@ func newTopic(t *testing.T, c *Client, name string, partitions int) *Topic {
 // run runs c until stop is called or the test ends, and checks Run's result.
 func run(t *testing.T, c *Consumer) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	var once stdsync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run = %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return redistest.Run(t, c.Run)
 }
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {

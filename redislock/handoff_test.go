@@ -3,6 +3,7 @@ package redislock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	stdsync "sync"
@@ -17,20 +18,12 @@ import (
 // waitQueuedN waits until n waiters of l queue for name.
 func waitQueuedN(t *testing.T, l *Locker, name string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	redistest.WaitFor(t, 5*time.Second, fmt.Sprintf("%d waiters for %q", n, name), func() bool {
 		l.mu.Lock()
+		defer l.mu.Unlock()
 		q := l.queues[name]
-		queued := q != nil && len(q.waiters) == n
-		l.mu.Unlock()
-		if queued {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d waiters never queued for %q", n, name)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return q != nil && len(q.waiters) == n
+	})
 }
 
 // released counts release announcements on name's channel on node c.

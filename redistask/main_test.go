@@ -1,8 +1,6 @@
 package redistask
 
 import (
-	"context"
-	stdsync "sync"
 	"testing"
 	"time"
 
@@ -58,20 +56,7 @@ func newWorker(t *testing.T, c redis.UniversalClient, queue string, opts ...Work
 // runWorker runs w until the test ends (or stop is called) and checks Run's result.
 func runWorker(t *testing.T, w *Worker) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	var once stdsync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run = %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return redistest.Run(t, w.Run)
 }
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {

@@ -232,45 +232,70 @@ func (r *requeueResult) table(w io.Writer) {
 }
 
 func (c *cli) deadRequeue(ctx context.Context, args []string) error {
+	res := &requeueResult{Queue: args[0], Requeued: []requeued{}, Failed: []deadError{}}
+	failed, err := c.deadAct(ctx, args, "requeue", "requeued", func(ctx context.Context, in *redistask.Inspector, queue, id string) (bool, error) {
+		newID, err := in.RequeueDead(ctx, queue, id)
+		if errors.Is(err, redistask.ErrNotFound) {
+			return false, nil
+		}
+		if err == nil {
+			res.Requeued = append(res.Requeued, requeued{id, newID})
+		}
+		return true, err
+	})
+	if err != nil {
+		return err
+	}
+	res.Failed = failed
+	if err := c.render(res); err != nil {
+		return err
+	}
+	return failures("requeued", res.Failed)
+}
+
+// deadAct runs act on each dead task named by args (queue, then ids or
+// --all) after confirmation, and returns the ids it could not act on. act
+// reports found=false for an id that is not there. An unreachable server
+// stops it, saying how many were done.
+func (c *cli) deadAct(ctx context.Context, args []string, verb, done string, act func(ctx context.Context, in *redistask.Inspector, queue, id string) (found bool, err error)) ([]deadError, error) {
 	queue, ids := args[0], args[1:]
 	in, err := c.inspector()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rctx, cancel := c.op(ctx)
 	targets, missing, err := c.deadTargets(rctx, in, queue, ids)
 	cancel()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	res := &requeueResult{Queue: queue, Requeued: []requeued{}, Failed: []deadError{}}
+	failed := []deadError{}
 	for _, id := range missing {
-		res.Failed = append(res.Failed, deadError{id, "not found"})
+		failed = append(failed, deadError{id, "not found"})
 	}
-	if len(targets) > 0 {
-		if err := c.confirm(c.describe("requeue", len(targets), queue)); err != nil {
-			return err
+	if len(targets) == 0 {
+		return failed, nil
+	}
+	if err := c.confirm(c.describe(verb, len(targets), queue)); err != nil {
+		return nil, err
+	}
+	wctx, cancel := c.op(ctx)
+	defer cancel()
+	n := 0
+	for _, id := range targets {
+		found, err := act(wctx, in, queue, id)
+		switch {
+		case unreachable(err):
+			return nil, fmt.Errorf("%s %d, then: %w", done, n, err)
+		case err != nil:
+			failed = append(failed, deadError{id, err.Error()})
+		case !found:
+			failed = append(failed, deadError{id, "not found"})
+		default:
+			n++
 		}
-		wctx, cancel := c.op(ctx)
-		defer cancel()
-		for _, id := range targets {
-			newID, err := in.RequeueDead(wctx, queue, id)
-			switch {
-			case errors.Is(err, redistask.ErrNotFound):
-				res.Failed = append(res.Failed, deadError{id, "not found"})
-			case unreachable(err):
-				return fmt.Errorf("requeued %d, then: %w", len(res.Requeued), err)
-			case err != nil:
-				res.Failed = append(res.Failed, deadError{id, err.Error()})
-			default:
-				res.Requeued = append(res.Requeued, requeued{id, newID})
-			}
-		}
 	}
-	if err := c.render(res); err != nil {
-		return err
-	}
-	return failures("requeued", res.Failed)
+	return failed, nil
 }
 
 // failures returns the one-line error for the ids that could not be acted on.
@@ -296,42 +321,19 @@ func (r *deleteResult) table(w io.Writer) {
 }
 
 func (c *cli) deadDelete(ctx context.Context, args []string) error {
-	queue, ids := args[0], args[1:]
-	in, err := c.inspector()
+	res := &deleteResult{Queue: args[0], Deleted: []string{}}
+	// One XDEL per id, so the result says which existed.
+	failed, err := c.deadAct(ctx, args, "delete", "deleted", func(ctx context.Context, in *redistask.Inspector, queue, id string) (bool, error) {
+		n, err := in.DeleteDead(ctx, queue, id)
+		if err == nil && n > 0 {
+			res.Deleted = append(res.Deleted, id)
+		}
+		return n > 0, err
+	})
 	if err != nil {
 		return err
 	}
-	rctx, cancel := c.op(ctx)
-	targets, missing, err := c.deadTargets(rctx, in, queue, ids)
-	cancel()
-	if err != nil {
-		return err
-	}
-	res := &deleteResult{Queue: queue, Deleted: []string{}, Failed: []deadError{}}
-	for _, id := range missing {
-		res.Failed = append(res.Failed, deadError{id, "not found"})
-	}
-	if len(targets) > 0 {
-		if err := c.confirm(c.describe("delete", len(targets), queue)); err != nil {
-			return err
-		}
-		wctx, cancel := c.op(ctx)
-		defer cancel()
-		// One XDEL per id, so the result says which existed.
-		for _, id := range targets {
-			n, err := in.DeleteDead(wctx, queue, id)
-			switch {
-			case unreachable(err):
-				return fmt.Errorf("deleted %d, then: %w", len(res.Deleted), err)
-			case err != nil:
-				res.Failed = append(res.Failed, deadError{id, err.Error()})
-			case n == 0:
-				res.Failed = append(res.Failed, deadError{id, "not found"})
-			default:
-				res.Deleted = append(res.Deleted, id)
-			}
-		}
-	}
+	res.Failed = failed
 	if err := c.render(res); err != nil {
 		return err
 	}

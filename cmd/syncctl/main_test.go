@@ -346,17 +346,7 @@ func populate(t *testing.T, prefix string, nodes []redis.UniversalClient) *world
 }
 
 // runUntilCleanup runs f until the test ends.
-func runUntilCleanup(t *testing.T, f func(context.Context) error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-}
+func runUntilCleanup(t *testing.T, f func(context.Context) error) { redistest.Run(t, f) }
 
 type backendSpec struct {
 	name  string
