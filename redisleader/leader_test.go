@@ -44,8 +44,12 @@ func TestElectResignHandover(t *testing.T) {
 				got <- ld
 			}()
 			time.Sleep(100 * time.Millisecond)
+			before := time.Now()
 			if err := a.Resign(ctx); err != nil {
 				t.Fatalf("Resign = %v", err)
+			}
+			if d := a.Deadline(); d.Before(before) || d.After(time.Now()) {
+				t.Fatalf("after Resign, Deadline() = %v from the call, want the moment it ended", d.Sub(before))
 			}
 			if !errors.Is(context.Cause(a.Context()), ErrResigned) || a.Valid() {
 				t.Fatalf("after Resign: cause %v valid %v", context.Cause(a.Context()), a.Valid())

@@ -73,7 +73,8 @@ func (ld *Leadership) Since() time.Time { return ld.since }
 func (ld *Leadership) Info() Info { return Info{ID: ld.id, Term: ld.term, Since: ld.since} }
 
 // Deadline returns the moment (monotonic clock) the leader steps down
-// unless a renewal succeeds first.
+// unless a renewal succeeds first. Once the leadership has ended before
+// that (resigned, or lost), it returns the moment it ended.
 func (ld *Leadership) Deadline() time.Time {
 	ld.mu.Lock()
 	defer ld.mu.Unlock()
@@ -143,6 +144,9 @@ func (ld *Leadership) end(err error) {
 		return
 	}
 	ld.err = err
+	if now := time.Now(); now.Before(ld.deadline) {
+		ld.deadline = now // ended early: Deadline reports the end
+	}
 	ld.timer.Stop()
 	if ld.cancel != nil {
 		ld.cancel(err)

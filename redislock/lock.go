@@ -122,7 +122,9 @@ func (lk *Lock) Name() string { return lk.name }
 func (lk *Lock) Token() uint64 { return lk.token }
 
 // Deadline returns the moment (on the monotonic clock) until which the
-// lock is surely held, as last renewed.
+// lock is surely held, as last renewed. Once the lock has ended before
+// that (released, or declared lost by the watchdog), it returns the moment
+// it ended: the hold was [acquired, Deadline()] either way.
 func (lk *Lock) Deadline() time.Time {
 	lk.mu.Lock()
 	defer lk.mu.Unlock()
@@ -194,6 +196,11 @@ func (lk *Lock) end(err error) bool {
 		return false
 	}
 	lk.err = err
+	if now := time.Now(); now.Before(lk.deadline) {
+		// Ended early (released, or given up by the watchdog, which
+		// then releases it): Deadline reports the end of the hold.
+		lk.deadline = now
+	}
 	lk.expiry.Stop()
 	if lk.cancel != nil {
 		lk.cancel(err)
