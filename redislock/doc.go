@@ -61,7 +61,16 @@
 // fails and the lock is released. Any two majorities share a node, and on
 // that node a later holder's script runs after the earlier holder's counter
 // write, so every later grant sees a counter >= t and issues a larger token.
-// On one node the script's write is the token: one round trip, always.
+// On one node no proposal is needed, and no script: SET NX PX, INCR and
+// PTTL go in one pipeline (one round trip), and INCR's reply is the token.
+// Redis runs one connection's pipelined commands in order, and a holder
+// uses its token only after both replies, before it releases, so the next
+// holder's SET can only succeed after the previous holder's INCR ran; a
+// holder whose key expired before its INCR ran got the reply after its
+// deadline and discards the grant. An attempt that finds the lock taken
+// moves the counter too: tokens strictly increase but are not dense. A
+// lock key without a TTL (perhaps of another type) or a corrupt counter
+// sends the attempt on to the acquire script, which says which.
 // Lock tokens are exact below 2^53 (Lua numbers are doubles; at a million
 // grants a second that is 285 years). FencedStore compares tokens as
 // decimal strings, exact for every uint64.
@@ -113,7 +122,8 @@
 //
 // # Scripts
 //
-// acquire.lua, extend.lua, release.lua, raise.lua (the second fencing
-// round) and fenced_write.lua; each file's header lists its KEYS, ARGV and
-// return value.
+// acquire.lua (on N nodes, for a handoff, and to diagnose an odd key on
+// one node), extend.lua, release.lua, raise.lua (the second fencing round)
+// and fenced_write.lua; each file's header lists its KEYS, ARGV and return
+// value.
 package redislock

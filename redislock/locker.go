@@ -1,6 +1,7 @@
 package redislock
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"embed"
@@ -254,9 +255,14 @@ type nodeReply struct {
 	err   error
 }
 
-func (l *Locker) acquireOn(ctx context.Context, i int, ks []string, value string, ttl time.Duration, proposal uint64, from string) nodeReply {
+func (l *Locker) acquireOn(ctx context.Context, i int, name string, ks []string, value string, ttl time.Duration, proposal uint64, from string) nodeReply {
 	r := nodeReply{i: i}
-	args := []any{value, ttl.Milliseconds()} // the common case: no proposal, no handoff
+	if proposal == 0 && from == "" {
+		if r, done := l.acquirePlain(ctx, i, name, ks, value, ttl); done {
+			return r
+		}
+	}
+	args := []any{value, ttl.Milliseconds()}
 	switch {
 	case from != "":
 		args = append(args, strconv.FormatUint(proposal, 10), from)
@@ -292,6 +298,62 @@ func (l *Locker) acquireOn(ctx context.Context, i int, ks []string, value string
 	return r
 }
 
+// acquirePlain is the common acquisition on one node (no proposal, no
+// handoff) without a script: SET NX PX, INCR and PTTL in one pipeline.
+// Redis runs a connection's pipelined commands back to back, and a holder
+// uses its token only after both replies, before it releases: so a later
+// holder's INCR runs after an earlier holder's and its token is larger.
+// An attempt that finds the lock taken moves the counter too (tokens stay
+// strictly increasing, not dense). done is false when the replies need the
+// acquire script's closer look: a lock key without a TTL (perhaps of
+// another type), or a corrupt counter while the lock was taken.
+func (l *Locker) acquirePlain(ctx context.Context, i int, name string, ks []string, value string, ttl time.Duration) (r nodeReply, done bool) {
+	r.i = i
+	c := l.nodes[i].client
+	var set *redis.BoolCmd
+	var incr *redis.IntCmd
+	var pttl *redis.DurationCmd
+	c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		set = p.SetNX(ctx, ks[0], value, ttl)
+		incr = p.Incr(ctx, ks[1])
+		pttl = p.PTTL(ctx, ks[0])
+		return nil
+	})
+	// A connection error fails the command it hit and those after it:
+	// PTTL's error covers them all. The commands may have run.
+	if err := cmp.Or(set.Err(), pttl.Err()); err != nil {
+		r.err = err
+		return r, true
+	}
+	if !set.Val() {
+		if v, err := incr.Result(); err == nil && v < 1 {
+			c.Decr(ctx, ks[1]) // a corrupt counter: put it back for the script to report
+		}
+		if incr.Err() != nil || incr.Val() < 1 || pttl.Val() == -1 {
+			return r, false
+		}
+		r.v = pttl.Val().Milliseconds()
+		if pttl.Val() < 0 {
+			r.v = 0 // expired since SET: free now
+		}
+		return r, true
+	}
+	if v, err := incr.Result(); err == nil && v >= 1 {
+		r.ok, r.v = true, v
+		return r, true
+	}
+	// The lock is ours but the counter is not a positive integer: undo
+	// (as the acquire script does) and report it.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	if incr.Err() == nil {
+		c.Decr(rctx, ks[1])
+	}
+	l.releaseOne(rctx, i, name, value)
+	r.err = fmt.Errorf("%w: WRONGTYPE fencing counter is not a positive integer", ErrWrongType)
+	return r, true
+}
+
 // try makes one attempt to acquire name on a majority. On failure it
 // returns how long to wait before the next attempt is likely to succeed.
 // With from set (a handoff), the lock passes directly from the holder
@@ -322,7 +384,7 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions, from s
 	for i := range l.nodes {
 		go func() {
 			defer l.wg.Done()
-			replies <- l.acquireOn(nctx, i, ks, value, ttl, proposal, from)
+			replies <- l.acquireOn(nctx, i, name, ks, value, ttl, proposal, from)
 		}()
 	}
 	// A node that has not answered after a tenth of the TTL counts as
@@ -491,7 +553,7 @@ const backoffUnreachable = 100 * time.Millisecond
 // tryOne is try for a single node when the caller's context cannot be
 // cancelled: one inline script call, no goroutines.
 func (l *Locker) tryOne(ctx context.Context, name string, ks []string, value string, o *acquireOptions, start, deadline time.Time, from string) (*Lock, time.Duration, error) {
-	r := l.acquireOn(ctx, 0, ks, value, o.ttl, 0, from)
+	r := l.acquireOn(ctx, 0, name, ks, value, o.ttl, 0, from)
 	switch {
 	case r.err != nil:
 		if errors.Is(r.err, ErrWrongType) {

@@ -108,23 +108,60 @@ func TestCorruptCounter(t *testing.T) {
 			return c.HSet(ctx, k, "f", "v").Err()
 		}, ""},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
+		for _, b := range []backend{miniBackend, oneBackend} {
+			t.Run(tc.name+"/"+b.name, func(t *testing.T) {
+				ctx := t.Context()
+				nodes := b.nodes(t)
+				l := newLocker(t, nodes)
+				admin := redistest.Admin(t, nodes[0])
+				if err := tc.set(ctx, admin, l.fenceKey("c")); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := l.TryAcquire(ctx, "c"); !errors.Is(err, ErrWrongType) {
+					t.Fatalf("TryAcquire with a corrupt counter = %v", err)
+				}
+				if n, _ := admin.Exists(ctx, l.Key("c")).Result(); n != 0 {
+					t.Fatal("the failed acquire left the lock key set")
+				}
+				if tc.want != "" {
+					if got, _ := admin.Get(ctx, l.fenceKey("c")).Result(); got != tc.want {
+						t.Fatalf("counter after the failed acquire = %q, want %q", got, tc.want)
+					}
+				}
+				// Taken by someone else, a corrupt counter is still reported.
+				if err := admin.Set(ctx, l.Key("c"), "someone", time.Minute).Err(); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := l.TryAcquire(ctx, "c"); !errors.Is(err, ErrWrongType) {
+					t.Fatalf("TryAcquire of a taken lock with a corrupt counter = %v", err)
+				}
+			})
+		}
+	}
+}
+
+// A lock key set without a TTL (by hand, or by another tool) is taken, not
+// corrupt: TryAcquire says ErrTaken and Acquire waits for it.
+func TestLockKeyWithoutTTL(t *testing.T) {
+	for _, b := range []backend{miniBackend, oneBackend, threeBackend} {
+		t.Run(b.name, func(t *testing.T) {
 			ctx := t.Context()
-			nodes := oneBackend.nodes(t)
+			nodes := b.nodes(t)
 			l := newLocker(t, nodes)
-			admin := redistest.Admin(t, nodes[0])
-			if err := tc.set(ctx, admin, l.fenceKey("c")); err != nil {
-				t.Fatal(err)
+			for _, c := range nodes {
+				if err := redistest.Admin(t, c).Set(ctx, l.Key("forever"), "someone", 0).Err(); err != nil {
+					t.Fatal(err)
+				}
 			}
-			if _, err := l.TryAcquire(ctx, "c"); !errors.Is(err, ErrWrongType) {
-				t.Fatalf("TryAcquire with a corrupt counter = %v", err)
+			if _, err := l.TryAcquire(ctx, "forever"); !errors.Is(err, ErrTaken) {
+				t.Fatalf("TryAcquire of a key without TTL = %v, want ErrTaken", err)
 			}
-			if n, _ := admin.Exists(ctx, l.Key("c")).Result(); n != 0 {
-				t.Fatal("the failed acquire left the lock key set")
+			if _, err := l.Acquire(ctx, "forever", MaxWait(200*time.Millisecond)); !errors.Is(err, ErrWaitTimeout) || !errors.Is(err, ErrTaken) {
+				t.Fatalf("Acquire of a key without TTL = %v, want ErrWaitTimeout wrapping ErrTaken", err)
 			}
-			if tc.want != "" {
-				if got, _ := admin.Get(ctx, l.fenceKey("c")).Result(); got != tc.want {
-					t.Fatalf("counter after the failed acquire = %q, want %q", got, tc.want)
+			for _, c := range nodes {
+				if v, err := c.Get(ctx, l.Key("forever")).Result(); err != nil || v != "someone" {
+					t.Fatalf("the key changed: %q %v", v, err)
 				}
 			}
 		})
