@@ -79,7 +79,7 @@ func (l *Locker) releaseWait(ctx context.Context, name, value string) (ok, notHe
 		}
 	}
 	ch := make(chan opReply, len(l.nodes))
-	l.releaseOn(context.WithoutCancel(ctx), name, value, l.allNodes(), ch)
+	l.goEach(ctx, l.allNodes(), func(ctx context.Context, i int) { ch <- l.releaseOne(ctx, i, name, value) })
 	for range l.nodes {
 		select {
 		case r := <-ch:
@@ -258,14 +258,10 @@ func (lk *Lock) Extend(ctx context.Context, ttl time.Duration) error {
 	ctx, cancel := context.WithDeadline(ctx, lk.Deadline())
 	defer cancel()
 	ch := make(chan opReply, len(l.nodes))
-	l.wg.Add(len(l.nodes))
-	for i := range l.nodes {
-		go func() {
-			defer l.wg.Done()
-			v, err := extendScript.Run(context.WithoutCancel(ctx), l.nodes[i].client, ks, lk.value, ttl.Milliseconds()).Int64()
-			ch <- opReply{i, err == nil && v == 1, err}
-		}()
-	}
+	l.goEach(ctx, l.allNodes(), func(ctx context.Context, i int) {
+		v, err := extendScript.Run(ctx, l.nodes[i].client, ks, lk.value, ttl.Milliseconds()).Int64()
+		ch <- opReply{i, err == nil && v == 1, err}
+	})
 	ok, notHeld := 0, 0
 	var errs []NodeError
 	for range l.nodes {

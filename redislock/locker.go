@@ -163,7 +163,12 @@ func (l *Locker) Quorum() int { return l.quorum }
 
 // Close releases the locks still held (best effort, bounded by one TTL),
 // stops watchdogs and subscriptions, ends blocked Acquire calls with
-// ErrClosed, and waits for every background goroutine. It is idempotent.
+// ErrClosed, and waits for every background goroutine. Calls still going
+// to slow or dead nodes once the locks are released are abandoned (what
+// they may set expires with its TTL), so a dead node does not hold Close
+// up; a hung one (connected, not answering) can, until the client's
+// ReadTimeout, since go-redis does not interrupt a blocked read. It is
+// idempotent.
 func (l *Locker) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -373,7 +378,7 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions, from s
 	}
 	// Node calls outlive a cancelled caller: their outcome must be known
 	// to release what they set. The TTL bounds them.
-	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ttl)
+	nctx, cancel := l.detach(ctx, ttl)
 	n := len(l.nodes)
 	var proposal uint64
 	if n > 1 {
@@ -588,14 +593,10 @@ func (l *Locker) raise(ctx context.Context, ks []string, value string, token int
 		err error
 	}
 	ch := make(chan res, len(idx))
-	l.wg.Add(len(idx))
-	for _, i := range idx {
-		go func() {
-			defer l.wg.Done()
-			v, err := raiseScript.Run(context.WithoutCancel(ctx), l.nodes[i].client, ks, value, token, "held").Int64()
-			ch <- res{i, err == nil && v == 1, err}
-		}()
-	}
+	l.goEach(ctx, idx, func(ctx context.Context, i int) {
+		v, err := raiseScript.Run(ctx, l.nodes[i].client, ks, value, token, "held").Int64()
+		ch <- res{i, err == nil && v == 1, err}
+	})
 	ok := 0
 	var errs []NodeError
 	for range idx {
@@ -647,6 +648,45 @@ func (l *Locker) drainAndRelease(name, value string, replies <-chan nodeReply, o
 			l.notify(name)
 		}
 	}()
+}
+
+// detach returns a context for node calls that may outlive ctx (their
+// outcome must be known, or they finish after the caller returned): it
+// keeps ctx's values, ends after d when d > 0, and ends when the Locker
+// closes (after Close has released its locks), so that calls to a dead or
+// hung node do not hold Close up for go-redis's redials. Call cancel when
+// the calls are done.
+func (l *Locker) detach(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	var c context.Context
+	var cancel context.CancelFunc
+	if d > 0 {
+		c, cancel = context.WithTimeout(context.WithoutCancel(ctx), d)
+	} else {
+		c, cancel = context.WithCancel(context.WithoutCancel(ctx))
+	}
+	stop := context.AfterFunc(l.ctx, cancel)
+	return c, func() { stop(); cancel() }
+}
+
+// goEach runs f for each node index concurrently, tracked by l.wg, under
+// a context detached from ctx (see detach) that ends with the last call.
+func (l *Locker) goEach(ctx context.Context, idx []int, f func(ctx context.Context, i int)) {
+	if len(idx) == 0 {
+		return
+	}
+	dctx, cancel := l.detach(ctx, 0)
+	var left atomic.Int32
+	left.Store(int32(len(idx)))
+	l.wg.Add(len(idx))
+	for _, i := range idx {
+		go func() {
+			defer l.wg.Done()
+			f(dctx, i)
+			if left.Add(-1) == 0 {
+				cancel()
+			}
+		}()
+	}
 }
 
 // releaseOn sends the release script to the given nodes concurrently;

@@ -216,3 +216,46 @@ func TestNewRejectsSameNodeTwice(t *testing.T) {
 		t.Fatalf("New with one Redis twice = %v", err)
 	}
 }
+
+// With one node of three dead, Close releases on the live majority and
+// returns without waiting for the dead node's redials (go-redis would
+// retry the dial for several seconds).
+func TestCloseWithDeadNode(t *testing.T) {
+	ctx := t.Context()
+	nodes := redistest.Independent(t, 3)
+	clients := redistest.Clients(nodes)
+	for _, c := range clients {
+		c.(*redis.Client).Options().DialTimeout = 3 * time.Second
+	}
+	l, err := New(clients, WithPrefix(redistest.Prefix(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes[2].Kill()
+	var locks []*Lock
+	for _, name := range []string{"a", "b", "c"} {
+		lk, err := l.Acquire(ctx, name, TTL(10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		locks = append(locks, lk)
+	}
+	start := time.Now()
+	l.Close()
+	took := time.Since(start)
+	for _, lk := range locks {
+		if !errors.Is(lk.Err(), ErrReleased) {
+			t.Fatalf("after Close, lock %s: %v", lk.Name(), lk.Err())
+		}
+		for _, c := range clients[:2] {
+			if n, _ := c.Exists(ctx, l.Key(lk.Name())).Result(); n != 0 {
+				t.Fatalf("lock %s still set on a live node after Close", lk.Name())
+			}
+		}
+	}
+	// The dead node's dial alone would take DialTimeout (3 s) per retry.
+	if took > 2*time.Second {
+		t.Fatalf("Close took %v with a dead node", took)
+	}
+	t.Logf("Close took %v with one node of three dead", took.Round(time.Millisecond))
+}
