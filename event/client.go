@@ -235,6 +235,7 @@ func (t *Topic) streamKey(p int) string { return t.c.keys.Key(kind, t.resource(p
 func (t *Topic) dedupeKey(p int, id string) string {
 	return t.c.keys.Key(kind, t.resource(p), "dedupe", id)
 }
+func (t *Topic) fencesKey(p int) string               { return t.c.keys.Key(kind, t.resource(p), "fences") }
 func (t *Topic) offsetsKey(p int) string              { return t.c.keys.Key(kind, t.resource(p), "offsets") }
 func (t *Topic) tokensKey(p int) string               { return t.c.keys.Key(kind, t.resource(p), "tokens") }
 func (t *Topic) leaseName(p int, group string) string { return t.resource(p) + "/" + group }

@@ -41,6 +41,17 @@
 //     Duplicate set. Use ID = producer + "/" + sequence for Kafka-style
 //     producer sequences. The key must be the same on retries (the ID is
 //     deduplicated per partition).
+//   - Fenced publishing: an event with a Fence (a name and a fencing
+//     token, such as a redislock Lock's token or a redisleader term) is
+//     appended only if its token is at least the highest the partition
+//     has accepted for that name; the check, the raise and the append are
+//     one script in the partition's slot. A publisher paused past its
+//     lease therefore cannot append after its successor did on that
+//     partition (ErrStaleToken, nothing written). The fence is per
+//     partition: it orders one partition's publishers (events with the
+//     same key); a deposed holder can still append to a partition its
+//     successor has not published to. A retry of an accepted publish
+//     with an ID is a duplicate, not stale.
 //   - Retention (Topic.Trim) by length and by age never removes an event
 //     after the lowest committed offset of any group holding offsets on
 //     the partition, unless Retention.IgnoreGroups is set.
@@ -94,12 +105,13 @@
 //	<prefix>:event:{<topic>/<p>}:dedupe:<id>        string  offset of event ID, PX = dedupe window
 //	<prefix>:event:{<topic>/<p>}:offsets            hash    group -> committed offset
 //	<prefix>:event:{<topic>/<p>}:tokens             hash    group -> highest owner fencing token
+//	<prefix>:event:{<topic>/<p>}:fences             hash    fence name -> highest publish token
 //	<prefix>:event:{<topic>/<p>/<group>}            string  partition lease (redislock, kind "event")
 //	<prefix>:event:{<topic>/<p>/<group>}:fence      string  lease fencing counter
 //
 // # Scripts
 //
-// publish.lua (idempotent append), claim.lua (new owner), commit.lua
+// publish.lua (idempotent and fenced append), claim.lua (new owner), commit.lua
 // (fenced commit), member.lua (membership heartbeat), trim.lua
 // (retention), lagcount.lua (read-only: counts a group's lag in events,
 // for Topic.Stats) and lag.lua (read-only: a group's committed, next and

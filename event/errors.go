@@ -29,7 +29,9 @@ var (
 	ErrPayloadTooLarge = errors.New("event: payload too large")
 	// ErrStaleToken is returned (and reported to Hooks.OnCommit) when a
 	// commit carries a fencing token lower than the one the partition's
-	// current owner registered: this member lost the partition.
+	// current owner registered: this member lost the partition. Publish
+	// returns it for an event whose Fence token is lower than the highest
+	// the partition accepted for that fence: nothing was appended.
 	ErrStaleToken = errors.New("event: stale fencing token")
 	// ErrNotReplicated is returned by Publish with WithReplicas when fewer
 	// replicas than asked acknowledged the write before the timeout. The

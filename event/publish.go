@@ -3,6 +3,7 @@ package event
 import (
 	"context"
 	"fmt"
+	"strconv"
 	stdsync "sync"
 	"time"
 
@@ -29,12 +30,28 @@ type Event struct {
 	// A consumer with a propagator puts it in the handler's context, and
 	// dead-lettering keeps it.
 	Trace tracing.Context
+	// Fence, when its Name is set, appends the event only if Fence.Token
+	// is at least the highest token this partition has accepted for that
+	// name; otherwise nothing is written and Publish returns ErrStaleToken.
+	// Publish with a lock's token (redislock, redisleader's term) so that
+	// a holder paused past its lease cannot append after its successor
+	// did. The fence is per partition: it orders the publishers of one
+	// partition (events with the same key), not of the whole topic.
+	Fence Fence
 
 	// Set for handlers.
 	Topic     string
 	Partition int
 	Offset    Offset // the stream entry ID; Offset.Time() is the append time
 	Attempt   int    // 1 for the first delivery to this owner
+}
+
+// Fence names a fencing token for Event.Fence: Token must be positive,
+// and larger for every new holder of whatever Name stands for (a lock's
+// fencing token, a leader's term).
+type Fence struct {
+	Name  string
+	Token uint64
 }
 
 // Receipt tells where an event was appended.
@@ -45,7 +62,8 @@ type Receipt struct {
 }
 
 // Publish appends ev to its partition and returns where. Errors:
-// ErrPayloadTooLarge (nothing published); ErrNotReplicated (published,
+// ErrPayloadTooLarge, ErrBadOption (a fence without a name or token),
+// ErrStaleToken (a stale Fence token): nothing published; ErrNotReplicated (published,
 // too few replicas acknowledged; the Receipt is valid); ErrWrongType; the
 // context's or Redis's error: the event may or may not have been
 // appended, so publish again with an ID to make retries safe.
@@ -90,6 +108,9 @@ func (t *Topic) publishBatch(ctx context.Context, evs []Event) ([]Receipt, error
 		if len(evs[i].Payload) > max {
 			return nil, fmt.Errorf("%w: event %d has %d bytes, limit %d", ErrPayloadTooLarge, i, len(evs[i].Payload), max)
 		}
+		if f := evs[i].Fence; (f.Name == "") != (f.Token == 0) {
+			return nil, fmt.Errorf("%w: event %d: a fence needs a name and a positive token (got %q, %d)", ErrBadOption, i, f.Name, f.Token)
+		}
 		var p int
 		switch {
 		case evs[i].Key != "":
@@ -119,10 +140,15 @@ func (t *Topic) publishBatch(ctx context.Context, evs []Event) ([]Receipt, error
 		for _, i := range byPart[p] {
 			ev, tr := &evs[i], traces[i]
 			pd := pending{i: i, ev: ev}
-			if ev.ID != "" {
-				pd.dup = publishScript.Eval(ctx, pipe, []string{t.streamKey(p), t.dedupeKey(p, ev.ID)},
+			switch {
+			case ev.Fence.Name != "":
+				pd.dup = publishScript.Eval(ctx, pipe, []string{t.streamKey(p), t.dedupeKey(p, ev.ID), t.fencesKey(p)},
+					t.c.opts.dedupe.Milliseconds(), ev.Key, ev.Payload, ev.ID, tr.TraceParent, tr.TraceState,
+					ev.Fence.Name, strconv.FormatUint(ev.Fence.Token, 10))
+			case ev.ID != "":
+				pd.dup = publishScript.Eval(ctx, pipe, []string{t.streamKey(p), t.dedupeKey(p, ev.ID), t.fencesKey(p)},
 					t.c.opts.dedupe.Milliseconds(), ev.Key, ev.Payload, ev.ID, tr.TraceParent, tr.TraceState)
-			} else {
+			default:
 				values := []any{"k", ev.Key, "v", ev.Payload}
 				if tr.TraceParent != "" {
 					values = append(values, "tp", tr.TraceParent)
@@ -151,6 +177,9 @@ func (t *Topic) publishBatch(ctx context.Context, evs []Event) ([]Receipt, error
 					id, _ = res[1].(string)
 					flag, _ := res[0].(int64)
 					dup = flag == 0
+					if flag < 0 {
+						err = fmt.Errorf("%w: fence %q is at token %s, event %d has %d", ErrStaleToken, pd.ev.Fence.Name, id, pd.i, pd.ev.Fence.Token)
+					}
 				}
 			}
 			if err != nil {

@@ -57,6 +57,8 @@ func TestArgumentErrors(t *testing.T) {
 			_, err := tp.Consumer("g", func(_ context.Context, ev *Event) error { return nil }, WithDeadLetter(tp, 3))
 			return err
 		}(), ErrBadOption},
+		{"fence without token", func() error { _, err := tp.Publish(ctx, Event{Key: "k", Fence: Fence{Name: "w"}}); return err }(), ErrBadOption},
+		{"fence token without name", func() error { _, err := tp.Publish(ctx, Event{Key: "k", Fence: Fence{Token: 3}}); return err }(), ErrBadOption},
 		{"negative retention", func() error { _, err := tp.Trim(ctx, Retention{MaxLen: -1}); return err }(), ErrBadOption},
 		{"bad offset", func() error { _, err := ParseOffset("12"); return err }(), ErrBadOption},
 	}
@@ -90,7 +92,7 @@ func TestPartitionKeysSpreadOverSlots(t *testing.T) {
 	for p := range 16 {
 		k := tp.StreamKey(p)
 		// Every per-partition key shares the stream's slot.
-		for _, other := range []string{tp.dedupeKey(p, "id{x}"), tp.offsetsKey(p), tp.tokensKey(p)} {
+		for _, other := range []string{tp.dedupeKey(p, "id{x}"), tp.offsetsKey(p), tp.tokensKey(p), tp.fencesKey(p)} {
 			if keys.Slot(other) != keys.Slot(k) {
 				t.Fatalf("%s and %s in different slots", other, k)
 			}

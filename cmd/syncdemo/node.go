@@ -182,8 +182,8 @@ func (n *node) lead(ld *redisleader.Leadership) {
 // post is the periodic task's handler: it adds 1 to an account's balance
 // under the account's lock, writing through the FencedStore with the
 // lock's token, and publishes the new balance as an event keyed by the
-// account, still under the lock (so per account, events go out in token
-// order).
+// account, still under the lock and fenced by its token (so per account,
+// events go out in token order).
 func (n *node) post(ctx context.Context, t *redistask.Task) error {
 	d := n.d
 	name := string(t.Payload)
@@ -218,7 +218,10 @@ func (n *node) post(ctx context.Context, t *redistask.Task) error {
 		return fmt.Errorf("lock on %s lost before publishing", account) // retried; the write is fenced
 	}
 	id := eventID(account, lk.Token())
+	// Fenced too: had the lock run out between the check and the
+	// publish, a successor's event for the account would reject this one.
 	rc, err := n.topic.Publish(ctx, event.Event{Key: account, ID: id,
+		Fence:   event.Fence{Name: account, Token: lk.Token()},
 		Payload: fmt.Appendf(nil, "%s balance=%d token=%d node=%s", account, balance, lk.Token(), n.id)})
 	if err != nil {
 		return err
