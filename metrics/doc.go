@@ -43,7 +43,7 @@
 //	gosync_task_queue_retry{queue}                 scrape: waiting for their next attempt
 //	gosync_task_queue_dead{queue}                  scrape: in the dead-letter stream
 //	gosync_task_queue_oldest_age_seconds{queue}    scrape: age of the oldest entry in the stream
-//	gosync_event_published_total{topic,result}     "ok", "duplicate", "not_replicated", "error"
+//	gosync_event_published_total{topic,result}     "ok", "duplicate", "not_replicated", "stale", "error"
 //	gosync_event_consumed_total{topic,group}       events handled (the handler returned nil)
 //	gosync_event_handler_errors_total{topic,group} handler calls that failed (each attempt)
 //	gosync_event_dead_lettered_total{topic}        events moved to a dead-letter topic

@@ -37,6 +37,17 @@ func TestEventMetrics(t *testing.T) {
 	if published("ok") != 4 || published("duplicate") != 1 {
 		t.Fatalf("published ok %v, duplicate %v; want 4 and 1", published("ok"), published("duplicate"))
 	}
+	fenced, err := ec.CreateTopic(ctx, "fenced", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fenced.Publish(ctx, event.Event{Key: "c", Fence: event.Fence{Name: "w", Token: 5}})
+	if _, err := fenced.Publish(ctx, event.Event{Key: "c", Fence: event.Fence{Name: "w", Token: 3}}); !errors.Is(err, event.ErrStaleToken) {
+		t.Fatalf("stale fenced publish = %v", err)
+	}
+	if ok, stale := testutil.ToFloat64(m.eventPublished.WithLabelValues("fenced", "ok")), testutil.ToFloat64(m.eventPublished.WithLabelValues("fenced", "stale")); ok != 1 || stale != 1 {
+		t.Fatalf("fenced topic: published ok %v, stale %v; want 1 and 1", ok, stale)
+	}
 	// No member of billing has committed yet: no lag series.
 	if n := testutil.CollectAndCount(m, "gosync_event_partition_lag_seconds"); n != 0 {
 		t.Fatalf("%d lag series before the group consumed", n)

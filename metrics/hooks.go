@@ -141,6 +141,8 @@ func (m *Metrics) EventHooks() event.Hooks {
 			switch {
 			case errors.Is(err, event.ErrNotReplicated):
 				result = "not_replicated"
+			case errors.Is(err, event.ErrStaleToken):
+				result = "stale" // a fenced publish with a superseded token
 			case err != nil:
 				result = "error"
 			case r.Duplicate:

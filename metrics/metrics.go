@@ -180,7 +180,7 @@ func New(opts ...Option) *Metrics {
 	m.taskRun = histogramVec("task", "run_seconds", "Handler run time.", "queue", "task")
 	m.taskPickup = histogramVec("task", "pickup_seconds", "Time from a task's append to the stream (push, or promotion of a delayed or retried task) to its handler's start.", "queue")
 
-	m.eventPublished = counterVec("event", "published_total", "Events published, by result: ok, duplicate, not_replicated, error.", "topic", "result")
+	m.eventPublished = counterVec("event", "published_total", "Events published, by result: ok, duplicate, not_replicated, stale (fenced), error.", "topic", "result")
 	m.eventConsumed = counterVec("event", "consumed_total", "Events handled: the handler returned nil.", "topic", "group")
 	m.eventErrors = counterVec("event", "handler_errors_total", "Handler calls that failed (each attempt).", "topic", "group")
 	m.eventDead = counterVec("event", "dead_lettered_total", "Events moved to a dead-letter topic.", "topic")
