@@ -163,12 +163,13 @@ func (l *Locker) Quorum() int { return l.quorum }
 
 // Close releases the locks still held (best effort, bounded by one TTL),
 // stops watchdogs and subscriptions, ends blocked Acquire calls with
-// ErrClosed, and waits for every background goroutine. Calls still going
-// to slow or dead nodes once the locks are released are abandoned (what
-// they may set expires with its TTL), so a dead node does not hold Close
-// up; a hung one (connected, not answering) can, until the client's
-// ReadTimeout, since go-redis does not interrupt a blocked read. It is
-// idempotent.
+// ErrClosed, and waits for every background goroutine. Calls to slow or
+// dead nodes are given up once the locks are released, or half a second
+// after Close began for its own releases (and for the release of a grant
+// won as it closed): what they may set expires with its TTL. So a dead
+// node holds Close up for half a second at most; a hung one (connected,
+// not answering) can hold it until the client's ReadTimeout, since
+// go-redis does not interrupt a blocked read. It is idempotent.
 func (l *Locker) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -652,21 +653,34 @@ func (l *Locker) drainAndRelease(name, value string, replies <-chan nodeReply, o
 
 // detach returns a context for node calls that may outlive ctx (their
 // outcome must be known, or they finish after the caller returned): it
-// keeps ctx's values, ends after d when d > 0, and ends when the Locker
-// closes (after Close has released its locks), so that calls to a dead or
-// hung node do not hold Close up for go-redis's redials. Call cancel when
-// the calls are done.
+// keeps ctx's values and ends after d when d > 0. Calls started before
+// Close began also end when the Locker has closed (after Close released
+// its locks), so that calls to a dead or hung node do not hold Close up
+// for go-redis's redials. Calls started once Close has begun are cleanup
+// (Close's own releases, the release of a grant won as the Locker
+// closed): they are sent whatever happens, bounded by closeGrace. Call
+// cancel when the calls are done.
 func (l *Locker) detach(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	base := context.WithoutCancel(ctx)
+	if l.isClosed() {
+		if d <= 0 || d > closeGrace {
+			d = closeGrace
+		}
+		return context.WithTimeout(base, d)
+	}
 	var c context.Context
 	var cancel context.CancelFunc
 	if d > 0 {
-		c, cancel = context.WithTimeout(context.WithoutCancel(ctx), d)
+		c, cancel = context.WithTimeout(base, d)
 	} else {
-		c, cancel = context.WithCancel(context.WithoutCancel(ctx))
+		c, cancel = context.WithCancel(base)
 	}
 	stop := context.AfterFunc(l.ctx, cancel)
 	return c, func() { stop(); cancel() }
 }
+
+// closeGrace bounds node calls made while the Locker closes.
+const closeGrace = 500 * time.Millisecond
 
 // goEach runs f for each node index concurrently, tracked by l.wg, under
 // a context detached from ctx (see detach) that ends with the last call.

@@ -3,6 +3,7 @@ package redislock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -218,8 +219,8 @@ func TestNewRejectsSameNodeTwice(t *testing.T) {
 }
 
 // With one node of three dead, Close releases on the live majority and
-// returns without waiting for the dead node's redials (go-redis would
-// retry the dial for several seconds).
+// waits for the dead node only as long as closeGrace, not for go-redis's
+// redials (2.3 s here before).
 func TestCloseWithDeadNode(t *testing.T) {
 	ctx := t.Context()
 	nodes := redistest.Independent(t, 3)
@@ -258,4 +259,40 @@ func TestCloseWithDeadNode(t *testing.T) {
 		t.Fatalf("Close took %v with a dead node", took)
 	}
 	t.Logf("Close took %v with one node of three dead", took.Round(time.Millisecond))
+}
+
+// Close with a waiter of the same Locker queued: the waiter may win the
+// lock Close just released, as Close runs; that grant is released too,
+// so another Locker can have the name at once, not after a TTL.
+func TestCloseLeavesNoGrantBehind(t *testing.T) {
+	for _, b := range []backend{oneBackend, threeBackend} {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := t.Context()
+			nodes := b.nodes(t)
+			other := newLocker(t, nodes)
+			for i := range 20 {
+				l, err := New(nodes, WithPrefix(redistest.Prefix(t)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				name := fmt.Sprint("c", i)
+				if _, err := l.Acquire(ctx, name, TTL(time.Minute)); err != nil {
+					t.Fatal(err)
+				}
+				waited := make(chan error, 1)
+				go func() {
+					_, err := l.Acquire(ctx, name, TTL(time.Minute))
+					waited <- err
+				}()
+				time.Sleep(20 * time.Millisecond) // the waiter queues
+				l.Close()
+				if err := <-waited; !errors.Is(err, ErrClosed) {
+					t.Fatalf("waiter after Close = %v, want ErrClosed", err)
+				}
+				if _, err := other.TryAcquire(ctx, name); err != nil {
+					t.Fatalf("round %d: after Close, another Locker's TryAcquire = %v (a grant was left behind)", i, err)
+				}
+			}
+		})
+	}
 }
