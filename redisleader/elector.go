@@ -142,7 +142,10 @@ func (e *Elector) Campaign(ctx context.Context, id string) (*Leadership, error) 
 		}
 		return nil, fmt.Errorf("redisleader: campaign %q: %w", e.group, err)
 	}
-	ld := e.newLeadership(id, lk)
+	ld, err := e.newLeadership(id, lk)
+	if err != nil {
+		return nil, err
+	}
 	if ld.Err() == nil {
 		e.announce(ctx, ld)
 	}

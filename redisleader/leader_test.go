@@ -3,6 +3,8 @@ package redisleader
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -282,5 +284,50 @@ func TestCloseResignsAndStops(t *testing.T) {
 	}
 	if ld2.Term() <= ld.Term() {
 		t.Fatalf("term %d after %d", ld2.Term(), ld.Term())
+	}
+}
+
+// Close with a second candidate of the same Elector campaigning: Close
+// resigns the leader, which hands the lease to that candidate; the
+// candidate must get ErrClosed (not a leadership already lost), no
+// OnElected fires for it, and the lease is free for another Elector.
+func TestCloseEndsWaitingCandidate(t *testing.T) {
+	ctx := t.Context()
+	nodes := oneBackend.nodes(t)
+	for i := range 10 {
+		var elected atomic.Int32
+		e, err := New(nodes, "g", append([]Option{WithPrefix(redistest.Prefix(t)), WithHooks(Hooks{
+			OnElected: func(string, string, uint64) { elected.Add(1) },
+		})}, fast...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Campaign(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan error, 1)
+		go func() {
+			ld, err := e.Campaign(ctx, "w")
+			if err == nil {
+				err = fmt.Errorf("elected (term %d, Err %v)", ld.Term(), ld.Err())
+			}
+			got <- err
+		}()
+		time.Sleep(20 * time.Millisecond) // w queues behind a
+		e.Close()
+		if err := <-got; !errors.Is(err, ErrClosed) {
+			t.Fatalf("round %d: waiting Campaign after Close = %v, want ErrClosed", i, err)
+		}
+		if n := elected.Load(); n != 1 {
+			t.Fatalf("round %d: OnElected fired %d times, want once (for a)", i, n)
+		}
+		other, err := New(nodes, "g", append([]Option{WithPrefix(redistest.Prefix(t))}, fast...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := other.Campaign(withTimeout(t, 300*time.Millisecond), "b"); err != nil {
+			t.Fatalf("round %d: lease not free after Close: %v", i, err)
+		}
+		other.Close()
 	}
 }

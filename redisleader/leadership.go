@@ -3,6 +3,7 @@ package redisleader
 import (
 	"context"
 	"errors"
+	"fmt"
 	stdsync "sync"
 	"time"
 
@@ -29,27 +30,30 @@ type Leadership struct {
 	cancel   context.CancelCauseFunc
 }
 
-func (e *Elector) newLeadership(id string, lk *redislock.Lock) *Leadership {
+func (e *Elector) newLeadership(id string, lk *redislock.Lock) (*Leadership, error) {
 	ld := &Leadership{e: e, lk: lk, id: id, term: lk.Token(), since: time.Now(), done: make(chan struct{})}
-	if h := e.opts.hooks.OnElected; h != nil {
-		h(e.group, id, ld.term)
+	e.mu.Lock()
+	if e.closed {
+		// Won as the Elector closes (Close resigned the previous leader):
+		// give the lease back rather than hand out a dead leadership.
+		e.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), e.opts.retryPeriod)
+		lk.Release(ctx)
+		cancel()
+		return nil, fmt.Errorf("%w: campaign %q", ErrClosed, e.group)
 	}
 	ld.mu.Lock()
 	ld.deadline = e.stepDown(lk.Deadline())
 	ld.timer = time.AfterFunc(time.Until(ld.deadline), ld.checkDeadline)
 	ld.mu.Unlock()
-	e.mu.Lock()
-	closed := e.closed
-	if !closed {
-		e.active[ld] = struct{}{}
-		e.wg.Add(1)
-		go ld.renew()
-	}
+	e.active[ld] = struct{}{}
+	e.wg.Add(1)
+	go ld.renew()
 	e.mu.Unlock()
-	if closed {
-		ld.end(ErrLost)
+	if h := e.opts.hooks.OnElected; h != nil {
+		h(e.group, id, ld.term)
 	}
-	return ld
+	return ld, nil
 }
 
 // stepDown converts a lease deadline into the leadership deadline: the
