@@ -37,10 +37,13 @@ type lockOptions struct {
 }
 
 // TTL sets the lease length: the lock is held for d from the moment it is
-// granted (not from the moment Acquire was called), then expires.
+// granted (not from the moment Acquire was called), then expires. TTL(0)
+// is the same as no TTL: a watchdog keeps the lock until Release.
 func TTL(d time.Duration) LockOption { return func(o *lockOptions) { o.ttl = d } }
 
 // Wait bounds how long Acquire blocks; then it returns ErrLockTimeout.
+// Without Wait, or with Wait(0), Acquire blocks until it has the lock
+// (for a lock held with a TTL, at the latest when that runs out).
 func Wait(d time.Duration) LockOption { return func(o *lockOptions) { o.wait = d } }
 
 // Locker returns the facade's redislock.Locker over Nodes (Redlock when
@@ -108,8 +111,11 @@ func (sl *seedLock) Acquire(id string, opts ...LockOption) error {
 	}
 	lk, err := l.Acquire(context.Background(), id, aopts...)
 	if err != nil {
-		if errors.Is(err, redislock.ErrWaitTimeout) {
+		switch {
+		case errors.Is(err, redislock.ErrWaitTimeout):
 			return fmt.Errorf("%w: %w", ErrLockTimeout, err)
+		case errors.Is(err, redislock.ErrClosed):
+			return fmt.Errorf("%w: %w", ErrClosed, err) // Close ran meanwhile
 		}
 		return err
 	}

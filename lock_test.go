@@ -115,3 +115,20 @@ func TestLockerFromFacade(t *testing.T) {
 		t.Fatalf("seed Acquire after Close = %v", err)
 	}
 }
+
+// A seed Acquire blocked when the facade closes ends with the facade's
+// ErrClosed.
+func TestSeedLockAcquireCutByClose(t *testing.T) {
+	c := redistest.Standalone(t).Client()
+	s := New(c, WithPrefix(redistest.Prefix(t)))
+	if err := s.Lock().Acquire("busy", TTL(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() { got <- s.Lock().Acquire("busy") }()
+	time.Sleep(50 * time.Millisecond) // it waits
+	s.Close()
+	if err := <-got; !errors.Is(err, ErrClosed) {
+		t.Fatalf("seed Acquire cut by Close = %v, want ErrClosed", err)
+	}
+}

@@ -270,6 +270,9 @@ func TestArgumentErrors(t *testing.T) {
 	if _, err := l.Acquire(ctx, "x", MaxWait(-time.Second)); !errors.Is(err, ErrBadOption) {
 		t.Errorf("negative MaxWait = %v", err)
 	}
+	if _, err := l.Acquire(ctx, "x", TTL(50*time.Millisecond), AutoRenew()); !errors.Is(err, ErrBadOption) {
+		t.Errorf("AutoRenew with a 50ms TTL = %v", err)
+	}
 }
 
 func TestWrongKeyType(t *testing.T) {

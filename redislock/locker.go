@@ -245,6 +245,9 @@ func resolve(l *Locker, opts []AcquireOption) (acquireOptions, error) {
 	if o.ttl < MinTTL {
 		return o, fmt.Errorf("%w: TTL %v below the minimum %v", ErrBadOption, o.ttl, MinTTL)
 	}
+	if o.autoRenew && o.ttl < MinAutoRenewTTL {
+		return o, fmt.Errorf("%w: TTL %v with AutoRenew, below its minimum %v", ErrBadOption, o.ttl, MinAutoRenewTTL)
+	}
 	if o.maxWait < 0 {
 		return o, fmt.Errorf("%w: negative MaxWait %v", ErrBadOption, o.maxWait)
 	}

@@ -15,6 +15,12 @@ const DefaultTTL = 10 * time.Second
 // + 2 ms) and a round trip leave no validity.
 const MinTTL = 10 * time.Millisecond
 
+// MinAutoRenewTTL is the shortest TTL accepted with AutoRenew: each
+// renewal has TTL/10 to reach a majority, and below about 10 ms a
+// scheduling hiccup or a loaded Redis makes three in a row miss, so the
+// watchdog would declare healthy locks lost.
+const MinAutoRenewTTL = 100 * time.Millisecond
+
 // Option configures a Locker.
 type Option func(*options)
 
@@ -80,5 +86,6 @@ func MaxWait(d time.Duration) AcquireOption { return func(o *acquireOptions) { o
 
 // AutoRenew keeps the lock alive with a watchdog that extends it every
 // TTL/3 until Release, Locker.Close, or a renewal that cannot reach a
-// majority before the lock's deadline (then Done fires with ErrLost).
+// majority before the lock's deadline (then Done fires with ErrLost). It
+// needs a TTL of at least MinAutoRenewTTL.
 func AutoRenew() AcquireOption { return func(o *acquireOptions) { o.autoRenew = true } }
