@@ -94,6 +94,7 @@ func (e *Elector) observe(ctx context.Context, out chan<- Info, start string) {
 	node := 0
 	lastID := start // "" until positioned; "0" reads a node's whole history
 	backoff := 50 * time.Millisecond
+	failures := 0 // reads in a row that failed
 	var positioned uint64
 	// Announcements up to our position are history, not changes to
 	// deliver: start counting after the positioned one.
@@ -137,6 +138,9 @@ func (e *Elector) observe(ctx context.Context, out chan<- Info, start string) {
 			return
 		}
 		t.Stop()
+		if r.err == nil || errors.Is(r.err, redis.Nil) {
+			failures = 0 // this node answers
+		}
 		switch {
 		case errors.Is(r.err, redis.Nil):
 			if !reconcile() {
@@ -148,7 +152,8 @@ func (e *Elector) observe(ctx context.Context, out chan<- Info, start string) {
 				return
 			}
 			e.log.Warn("redisleader: observer read failed; switching node", "group", e.group, "err", r.err)
-			node, lastID = e.nextNode(ctx, node, &backoff)
+			failures++
+			node, lastID = e.nextNode(ctx, node, failures, &backoff)
 			if !reconcile() { // catches up from every node's history
 				return
 			}
@@ -187,17 +192,21 @@ func (e *Elector) observe(ctx context.Context, out chan<- Info, start string) {
 	}
 }
 
-// nextNode waits a backoff and moves the observer to the next node,
-// whose history it will read from its start (entries already delivered
-// are skipped by term).
-func (e *Elector) nextNode(ctx context.Context, node int, backoff *time.Duration) (int, string) {
-	t := time.NewTimer(*backoff)
-	select {
-	case <-ctx.Done():
-	case <-t.C:
+// nextNode moves the observer to the next node, whose history it will
+// read from its start (entries already delivered are skipped by term).
+// After failures reads in a row it first waits a backoff, growing, once
+// every node has failed in turn: one hung node costs a read timeout per
+// round, not a backoff that keeps doubling while the others answer.
+func (e *Elector) nextNode(ctx context.Context, node, failures int, backoff *time.Duration) (int, string) {
+	if failures >= len(e.nodes) {
+		t := time.NewTimer(*backoff)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		*backoff = min(2**backoff, 2*time.Second)
 	}
-	t.Stop()
-	*backoff = min(2**backoff, 2*time.Second)
 	return (node + 1) % len(e.nodes), "0"
 }
 

@@ -167,12 +167,42 @@ type nodeSub struct {
 	sharded bool
 	mu      stdsync.Mutex
 	confirm map[string]chan struct{} // channel -> closed on confirmation
-	names   map[string]bool          // channels subscribed here
+	names   map[string]bool          // channels wanted here
+	// op orders the SUBSCRIBE and UNSUBSCRIBE calls, which run in
+	// goroutines: each, under op, sends what names wants at that moment,
+	// so the last call leaves the channel as wanted.
+	op stdsync.Mutex
+}
+
+// sync sends SUBSCRIBE or UNSUBSCRIBE for ch, whichever names wants now
+// (subscribe: whether this call was made to subscribe), unless that is
+// not what the caller came for (the wish changed since; a later call
+// handles it).
+func (ns *nodeSub) sync(ctx context.Context, ch string, subscribe bool) error {
+	ns.op.Lock()
+	defer ns.op.Unlock()
+	ns.mu.Lock()
+	wanted := ns.names[ch]
+	ns.mu.Unlock()
+	switch {
+	case wanted != subscribe:
+		return nil
+	case subscribe && ns.sharded:
+		return ns.ps.SSubscribe(ctx, ch)
+	case subscribe:
+		return ns.ps.Subscribe(ctx, ch)
+	case ns.sharded:
+		return ns.ps.SUnsubscribe(ctx, ch)
+	default:
+		return ns.ps.Unsubscribe(ctx, ch)
+	}
 }
 
 // subscribe subscribes to name's release channel on every node and waits
 // (briefly) for the confirmations, so that a release after the next
-// attempt cannot go unnoticed.
+// attempt cannot go unnoticed. Each node's SUBSCRIBE runs in its own
+// goroutine: a hung node (whose connection go-redis may first have to
+// dial) must not hold up the waiter, nor the subscriptions to other names.
 func (l *Locker) subscribe(ctx context.Context, name string) {
 	ch := l.channel(name)
 	var waits []chan struct{}
@@ -188,16 +218,22 @@ func (l *Locker) subscribe(ctx context.Context, name string) {
 		ns.confirm[ch] = c
 		ns.names[ch] = true
 		ns.mu.Unlock()
-		if ns.sharded {
-			err = ns.ps.SSubscribe(ctx, ch)
-		} else {
-			err = ns.ps.Subscribe(ctx, ch)
-		}
-		if err != nil {
-			l.log.Warn("redislock: subscribe failed; falling back to TTL polling", "name", name, "err", err)
-			continue
-		}
 		waits = append(waits, c)
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			if err := ns.sync(l.ctx, ch, true); err != nil {
+				if l.ctx.Err() == nil {
+					l.log.Warn("redislock: subscribe failed; falling back to TTL polling", "name", name, "err", err)
+				}
+				ns.mu.Lock()
+				if ns.confirm[ch] == c {
+					delete(ns.confirm, ch) // no confirmation is coming
+					close(c)
+				}
+				ns.mu.Unlock()
+			}
+		}()
 	}
 	l.subMu.Unlock()
 	t := time.NewTimer(500 * time.Millisecond)
@@ -214,6 +250,7 @@ func (l *Locker) subscribe(ctx context.Context, name string) {
 }
 
 // unsubscribe drops name's channel unless a new queue for name appeared.
+// The UNSUBSCRIBE calls run in goroutines, like the SUBSCRIBE calls.
 func (l *Locker) unsubscribe(name string) {
 	ch := l.channel(name)
 	l.subMu.Lock()
@@ -224,8 +261,6 @@ func (l *Locker) unsubscribe(name string) {
 	if again {
 		return
 	}
-	ctx, cancel := context.WithTimeout(l.ctx, time.Second)
-	defer cancel()
 	for _, ns := range l.subs {
 		ns.mu.Lock()
 		had := ns.names[ch]
@@ -235,11 +270,13 @@ func (l *Locker) unsubscribe(name string) {
 		if !had {
 			continue
 		}
-		if ns.sharded {
-			ns.ps.SUnsubscribe(ctx, ch)
-		} else {
-			ns.ps.Unsubscribe(ctx, ch)
-		}
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			ctx, cancel := context.WithTimeout(l.ctx, time.Second)
+			defer cancel()
+			ns.sync(ctx, ch, false)
+		}()
 	}
 }
 

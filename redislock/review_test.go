@@ -249,7 +249,7 @@ func TestCloseWithDeadNode(t *testing.T) {
 			t.Fatalf("after Close, lock %s: %v", lk.Name(), lk.Err())
 		}
 		for _, c := range clients[:2] {
-			if n, _ := c.Exists(ctx, l.Key(lk.Name())).Result(); n != 0 {
+			if n, _ := redistest.Admin(t, c).Exists(ctx, l.Key(lk.Name())).Result(); n != 0 {
 				t.Fatalf("lock %s still set on a live node after Close", lk.Name())
 			}
 		}
@@ -294,5 +294,45 @@ func TestCloseLeavesNoGrantBehind(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A hung minority node (SIGSTOP) does not hold up a waiter: its
+// subscription to that node cannot be made, but the release announced by
+// the others wakes it at once, well before the holder's TTL or the
+// client's read timeout.
+func TestWaiterNotHeldUpByHungNode(t *testing.T) {
+	ctx := t.Context()
+	nodes := redistest.Independent(t, 3)
+	holder := newLocker(t, redistest.Clients(nodes))
+	waiter := newLocker(t, redistest.Clients(nodes))
+	lk, err := holder.Acquire(ctx, "h", TTL(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[0].Pause(); err != nil {
+		t.Fatal(err)
+	}
+	defer nodes[0].Resume()
+	got := make(chan time.Time, 1)
+	go func() {
+		if _, err := waiter.Acquire(ctx, "h", TTL(time.Minute), MaxWait(10*time.Second)); err != nil {
+			t.Error(err)
+		}
+		got <- time.Now()
+	}()
+	time.Sleep(100 * time.Millisecond) // the waiter queues and subscribes
+	rctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	released := time.Now()
+	lk.Release(rctx) // reaches nodes 1 and 2
+	select {
+	case at := <-got:
+		// The read timeout of the test clients is 2 s.
+		if d := at.Sub(released); d > time.Second {
+			t.Fatalf("the waiter got the lock %v after the release", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiter never got the lock")
 	}
 }
