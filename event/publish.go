@@ -19,10 +19,13 @@ type Event struct {
 	// partitions round robin, with no ordering between them.
 	Key     string
 	Payload []byte // at most the Client's MaxPayload
-	// ID makes publishing idempotent: a second publish of the same ID
-	// (and key) within the dedupe window is not appended, and returns
-	// the first publish's Receipt. For Kafka-style producer sequences use
-	// ID = producerID + "/" + sequence.
+	// ID makes publishing idempotent: a second publish of the same ID to
+	// the same partition within the dedupe window is not appended, and
+	// returns the first publish's Receipt (Duplicate set). IDs are
+	// deduplicated per partition, whatever the key: do not reuse an ID
+	// for another event, or that event is dropped as a duplicate if its
+	// key maps to the same partition. Retry with the same key. For
+	// Kafka-style producer sequences use ID = producerID + "/" + sequence.
 	ID string
 	// Trace is the W3C trace context of the publish. Publish fills it
 	// from its ctx through the Client's propagator (WithPropagator) when
