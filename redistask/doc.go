@@ -57,8 +57,9 @@
 // leaving the rest of the queue to idle workers. A long task can still
 // hold up to 16 short ones per handler behind it, measured before it.
 // WithBatch(n) fixes both numbers at n instead. The limits count tasks,
-// not bytes: with payloads near the producer's limit (WithMaxPayload, 1 MiB by default), 256 held
-// tasks are 256 MiB; set WithBatch to bound a worker's memory. Tasks fetched but not
+// not bytes: with payloads near the producer's limit (WithMaxPayload,
+// 1 MiB by default), 256 held tasks are 256 MiB; set WithBatch to bound a
+// worker's memory. Tasks fetched but not
 // started when a worker stops (or dies) stay pending and are reclaimed by
 // other workers after the visibility timeout, like in-flight ones. Acknowledgements of tasks
 // that finish together go out in one script call.
