@@ -319,15 +319,11 @@ func (l *Locker) acquireOn(ctx context.Context, i int, name string, ks []string,
 func (l *Locker) acquirePlain(ctx context.Context, i int, name string, ks []string, value string, ttl time.Duration) (r nodeReply, done bool) {
 	r.i = i
 	c := l.nodes[i].client
-	var set *redis.BoolCmd
-	var incr *redis.IntCmd
-	var pttl *redis.DurationCmd
-	c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		set = p.SetNX(ctx, ks[0], value, ttl)
-		incr = p.Incr(ctx, ks[1])
-		pttl = p.PTTL(ctx, ks[0])
-		return nil
-	})
+	p := c.Pipeline()
+	set := p.SetNX(ctx, ks[0], value, ttl)
+	incr := p.Incr(ctx, ks[1])
+	pttl := p.PTTL(ctx, ks[0])
+	p.Exec(ctx)
 	// A connection error fails the command it hit and those after it:
 	// PTTL's error covers them all. The commands may have run.
 	if err := cmp.Or(set.Err(), pttl.Err()); err != nil {
