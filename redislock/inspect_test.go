@@ -85,6 +85,20 @@ func TestInspectQuorumView(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lk.Release(ctx)
+	// Acquire returns once a majority said yes: wait for the third node's
+	// grant, so that the view below has the lock on nodes 0 and 1.
+	redistest.WaitFor(t, 5*time.Second, "the lock on every node", func() bool {
+		in, err := l.Inspect(ctx, "jobs")
+		if err != nil {
+			return false
+		}
+		for _, n := range in.Nodes {
+			if n.Holder != lk.Holder() {
+				return false
+			}
+		}
+		return true
+	})
 	ns[2].Kill()
 	in, err = l.Inspect(ctx, "jobs")
 	if err != nil || !in.Held || in.Owner != "op-2" || in.Token != lk.Token() || in.Nodes[2].Err == nil || in.Nodes[0].Err != nil {
