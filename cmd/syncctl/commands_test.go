@@ -107,9 +107,19 @@ func TestLocksShowQuorumView(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer locker.Close()
-	if _, err := locker.Acquire(t.Context(), "invoice-42", redislock.TTL(30*time.Second)); err != nil {
+	lk, err := locker.Acquire(t.Context(), "invoice-42", redislock.TTL(30*time.Second))
+	if err != nil {
 		t.Fatal(err)
 	}
+	// Acquire returns once a majority said yes: wait for the third grant.
+	redistest.WaitFor(t, 5*time.Second, "the lock on every node", func() bool {
+		in, err := locker.Inspect(t.Context(), "invoice-42")
+		ok := err == nil
+		for _, n := range in.Nodes {
+			ok = ok && n.Holder == lk.Holder()
+		}
+		return ok
+	})
 	ns[2].Kill()
 	var urls []string
 	for _, n := range ns {
