@@ -16,7 +16,7 @@ const DefaultTTL = 10 * time.Second
 const MinTTL = 10 * time.Millisecond
 
 // MinAutoRenewTTL is the shortest TTL accepted with AutoRenew: each
-// renewal has TTL/10 to reach a majority, and below about 10 ms a
+// renewal has TTL/10 to reach a majority, and with less than 10 ms a
 // scheduling hiccup or a loaded Redis makes three in a row miss, so the
 // watchdog would declare healthy locks lost.
 const MinAutoRenewTTL = 100 * time.Millisecond
