@@ -144,13 +144,11 @@ func (t *Topic) publishBatch(ctx context.Context, evs []Event) ([]Receipt, error
 			ev, tr := &evs[i], traces[i]
 			pd := pending{i: i, ev: ev}
 			switch {
-			case ev.Fence.Name != "":
+			case ev.ID != "" || ev.Fence.Name != "":
+				// An empty fence name means unfenced (token "0").
 				pd.dup = publishScript.Eval(ctx, pipe, []string{t.streamKey(p), t.dedupeKey(p, ev.ID), t.fencesKey(p)},
 					t.c.opts.dedupe.Milliseconds(), ev.Key, ev.Payload, ev.ID, tr.TraceParent, tr.TraceState,
 					ev.Fence.Name, strconv.FormatUint(ev.Fence.Token, 10))
-			case ev.ID != "":
-				pd.dup = publishScript.Eval(ctx, pipe, []string{t.streamKey(p), t.dedupeKey(p, ev.ID), t.fencesKey(p)},
-					t.c.opts.dedupe.Milliseconds(), ev.Key, ev.Payload, ev.ID, tr.TraceParent, tr.TraceState)
 			default:
 				values := []any{"k", ev.Key, "v", ev.Payload}
 				if tr.TraceParent != "" {

@@ -923,23 +923,11 @@ func TestSafetyUnderFaults(t *testing.T) {
 	rec.mu.Unlock()
 	elapsed := time.Since(began)
 
-	if v := checkHistory(h); len(v) > 0 {
-		t.Errorf("%d safety violations (seed %d); the first ones:\n%s", len(v), seed, strings.Join(v[:min(len(v), 20)], "\n"))
-		if f, err := os.CreateTemp("", "redislock-safety-*.json"); err == nil {
-			json.NewEncoder(f).Encode(map[string]any{"accepted": h.accepted, "grants": h.grants, "writes": h.writes})
-			f.Close()
-			t.Logf("full history kept in %s", f.Name())
-		}
-	}
+	judge(t, h, notes, seed)
 
 	// The run must have exercised what it claims to.
 	if !helperDone {
 		t.Errorf("the helper did not finish cleanly; its other output:\n%s", strings.Join(chatter, "\n"))
-	}
-	for n := range notes {
-		if strings.HasPrefix(n, "BUG") {
-			t.Errorf("a client saw: %s", n)
-		}
 	}
 	if len(accepted) < plan.minAccepted {
 		t.Errorf("only %d accepted writes, want at least %d", len(accepted), plan.minAccepted)
@@ -983,6 +971,25 @@ func TestSafetyUnderFaults(t *testing.T) {
 	t.Logf("notes: %v", notes)
 	for _, f := range faults {
 		t.Logf("fault %-26s at %6.2fs for %v: %s", f.name, f.start.Sub(began).Seconds(), f.end.Sub(f.start).Round(time.Millisecond), f.note)
+	}
+}
+
+// judge reports the violations checkHistory finds in h (keeping the
+// history in a file for a closer look) and the clients' BUG notes.
+func judge(t *testing.T, h history, notes map[string]int, seed uint64) {
+	t.Helper()
+	if v := checkHistory(h); len(v) > 0 {
+		t.Errorf("%d safety violations (seed %d); the first ones:\n%s", len(v), seed, strings.Join(v[:min(len(v), 20)], "\n"))
+		if f, err := os.CreateTemp("", "redislock-safety-*.json"); err == nil {
+			json.NewEncoder(f).Encode(map[string]any{"accepted": h.accepted, "grants": h.grants, "writes": h.writes})
+			f.Close()
+			t.Logf("full history kept in %s", f.Name())
+		}
+	}
+	for n := range notes {
+		if strings.HasPrefix(n, "BUG") {
+			t.Errorf("a client saw: %s", n)
+		}
 	}
 }
 
@@ -1133,14 +1140,7 @@ func TestSafetyOneNode(t *testing.T) {
 	h := history{accepted: accepted, grants: rec.grants, writes: rec.writes}
 	notes := rec.notes
 	rec.mu.Unlock()
-	if v := checkHistory(h); len(v) > 0 {
-		t.Errorf("%d safety violations (seed %d); the first ones:\n%s", len(v), seed, strings.Join(v[:min(len(v), 20)], "\n"))
-	}
-	for n := range notes {
-		if strings.HasPrefix(n, "BUG") {
-			t.Errorf("a client saw: %s", n)
-		}
-	}
+	judge(t, h, notes, seed)
 	if len(accepted) < 50 || rec.lateStale("") == 0 {
 		t.Errorf("the run proved little: %d accepted writes, %d late writes rejected", len(accepted), rec.lateStale(""))
 	}

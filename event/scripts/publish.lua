@@ -9,8 +9,8 @@
 -- ARGV[4]  event ID, or "" for none (then no dedupe, no i field)
 -- ARGV[5]  traceparent, or "" for none (then no tp field)
 -- ARGV[6]  tracestate, or "" for none (then no ts field)
--- ARGV[7]  fence name, or "" for none (optional)
--- ARGV[8]  fencing token, canonical decimal (with ARGV[7])
+-- ARGV[7]  fence name, or "" for none
+-- ARGV[8]  fencing token, canonical decimal (ignored without a fence name)
 -- Returns  {1, offset} when appended; {0, offset of the first append}
 --          when the ID was published within the window (checked before
 --          the fence: a retry of an accepted publish is a duplicate, not
@@ -27,7 +27,7 @@ if ARGV[4] ~= '' then
   end
 end
 local fence = ARGV[7]
-if fence and fence ~= '' then
+if fence ~= '' then
   local cur = redis.call('HGET', KEYS[3], fence) or '0'
   if not string.match(cur, '^%d+$') then
     return redis.error_reply('WRONGTYPE fence token is not an integer')
