@@ -106,3 +106,56 @@ func jain(xs []float64) float64 {
 	}
 	return sum * sum / (float64(len(xs)) * sq)
 }
+
+// printSpread summarises repeated runs: for each comparison with a ratio,
+// the median, the lowest and the highest ratio, and how many runs met a
+// ">= N" target. One run's ratio moves by about ±10% on a shared VM; the
+// median over several runs is the figure to compare with a target.
+func printSpread(w io.Writer, runs [][]comparison) {
+	fmt.Fprintf(w, "%-58s %8s %8s %8s  %-8s %s\n", "ratio over runs", "median", "min", "max", "met", "target")
+	for i, c := range runs[0] {
+		var rs []float64
+		met := 0
+		want, hasTarget := targetRatio(c.target)
+		for _, run := range runs {
+			if i >= len(run) || run[i].name != c.name {
+				continue
+			}
+			r := run[i].ratio()
+			if math.IsNaN(r) {
+				continue
+			}
+			rs = append(rs, r)
+			if hasTarget && r >= want {
+				met++
+			}
+		}
+		if len(rs) == 0 {
+			continue
+		}
+		slices.Sort(rs)
+		med := rs[len(rs)/2]
+		if len(rs)%2 == 0 {
+			med = (rs[len(rs)/2-1] + rs[len(rs)/2]) / 2
+		}
+		m := "-"
+		if hasTarget {
+			m = fmt.Sprintf("%d/%d", met, len(rs))
+		}
+		fmt.Fprintf(w, "%-58s %7.2fx %7.2fx %7.2fx  %-8s %s\n", c.name, med, rs[0], rs[len(rs)-1], m, c.target)
+	}
+}
+
+// targetRatio parses a target of the form ">= 1.0x" (anything after the
+// number is ignored).
+func targetRatio(t string) (float64, bool) {
+	rest, ok := strings.CutPrefix(t, ">= ")
+	if !ok {
+		return 0, false
+	}
+	var v float64
+	if _, err := fmt.Sscanf(rest, "%gx", &v); err != nil {
+		return 0, false
+	}
+	return v, true
+}

@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"os"
 	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	stdsync "sync"
@@ -23,8 +20,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-var cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of the lock benchmarks to this file")
-
 // lockTTL is the lease of every lock the lock benchmarks take: redsync's
 // default expiry, so that the two libraries' drift allowances are equal.
 const lockTTL = 8 * time.Second
@@ -35,35 +30,6 @@ const lockTTL = 8 * time.Second
 func hold(d time.Duration) {
 	for t := time.Now(); time.Since(t) < d; {
 	}
-}
-
-// locks compares redislock with redsync v4, bsm/redislock and raw
-// SET NX + release script (ANCHORS.md section 2).
-func locks(e *env) (out []comparison, err error) {
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return nil, err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return nil, err
-		}
-		defer func() {
-			pprof.StopCPUProfile()
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-		}()
-	}
-	for _, step := range []func(*env) ([]comparison, error){lockUncontended1, lockUncontended3, lockContended, lockWaitMemory} {
-		cs, err := step(e)
-		out = append(out, cs...)
-		if err != nil {
-			return out, err
-		}
-	}
-	return out, nil
 }
 
 // op is one named loop body.
