@@ -156,7 +156,9 @@ func (s *Sync) Inspector() (*redistask.Inspector, error) {
 // WithPool(n) runs of the command's name, and workers in any process that
 // registered the name with Worker.HandleCommand execute them; Run returns
 // when all have reported, with every run's error, or an error wrapping
-// redistask.ErrTimeout naming the runs that did not report in time.
+// redistask.ErrTimeout naming the runs that did not report in time. A run
+// that a worker dead-lettered (no handler for the name on the worker that
+// read it) reports at once, wrapping redistask.ErrDeadLettered.
 // Command.Func is not sent (functions do not travel): the workers' own
 // registration runs.
 func (s *Sync) Task(queue string, opts ...TaskOption) Task {

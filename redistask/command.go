@@ -26,8 +26,8 @@ import (
 // reclaimed and executed by another worker.
 func (w *Worker) HandleCommand(name string, fn func(ctx context.Context) error) error {
 	return w.Handle(name, func(ctx context.Context, t *Task) error {
-		run, index, ok := strings.Cut(string(t.Payload), "/")
-		if !ok || run == "" {
+		run, index, ok := commandRun(t.Payload)
+		if !ok {
 			return fmt.Errorf("redistask: command %q: malformed run reference %q", name, t.Payload)
 		}
 		msg := "ok"
@@ -49,6 +49,25 @@ func (w *Worker) HandleCommand(name string, fn func(ctx context.Context) error) 
 	})
 }
 
+// runIDLen is the length of a run id: 12 random bytes, hex.
+const runIDLen = 24
+
+// commandRun splits a command task's payload, "<run>/<index>", where run
+// is RunCommand's random run id; ok is false for any other payload.
+func commandRun(payload []byte) (run, index string, ok bool) {
+	run, index, ok = strings.Cut(string(payload), "/")
+	if !ok || len(run) != runIDLen || index == "" {
+		return "", "", false
+	}
+	if _, err := hex.DecodeString(run); err != nil {
+		return "", "", false
+	}
+	if _, err := strconv.Atoi(index); err != nil {
+		return "", "", false
+	}
+	return run, index, true
+}
+
 func run_(ctx context.Context, fn func(context.Context) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -62,7 +81,11 @@ func run_(ctx context.Context, fn func(context.Context) error) (err error) {
 // have reported, ctx ends, or timeout passes. It returns nil when every
 // run succeeded; otherwise the runs' errors joined (each "run i: ..."),
 // and, on timeout, an error wrapping ErrTimeout naming the runs that never
-// reported (no worker registered the name, or none is running). Runs of
+// reported (no worker is running, or none reads them in time). A run that
+// a worker dead-letters instead of running (it has no handler for name,
+// or the run kept killing its workers) reports at once, as an error
+// wrapping ErrDeadLettered; the run is in the dead-letter stream. Workers
+// of releases before this report are silent: the caller times out. Runs of
 // concurrent calls never mix: each call has its own reply key. Runs that
 // did not report in time are not withdrawn: a worker that starts later
 // still executes them (their reports are then discarded).
@@ -81,13 +104,18 @@ func (p *Producer) RunCommand(ctx context.Context, queue, name string, n int, ti
 	for i := range tasks {
 		tasks[i] = Task{Name: name, Payload: []byte(run + "/" + strconv.Itoa(i)), MaxAttempts: 3, Timeout: timeout}
 	}
+	key, waiting := k.reply(run), k.waiting(run)
+	// The marker tells a worker that dead-letters a run that someone
+	// waits for its report; it lapses by itself if this caller dies.
+	if err := p.client.Set(ctx, waiting, "1", timeout+time.Second).Err(); err != nil {
+		return err
+	}
+	defer p.client.Del(context.WithoutCancel(ctx), key, waiting)
 	if _, errs, err := p.PushBatch(ctx, queue, tasks); err != nil {
 		return err
 	} else if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	key := k.reply(run)
-	defer p.client.Del(context.WithoutCancel(ctx), key)
 	deadline := time.Now().Add(timeout)
 	results := map[int]string{}
 	for len(results) < n {
@@ -126,6 +154,8 @@ func (p *Producer) RunCommand(ctx context.Context, queue, name string, n int, ti
 		switch {
 		case !ok:
 			missing = append(missing, strconv.Itoa(i))
+		case strings.HasPrefix(msg, "dead:"):
+			errs = append(errs, fmt.Errorf("%w: command %q: run %d: %s", ErrDeadLettered, name, i, strings.TrimPrefix(msg, "dead:")))
 		case msg != "ok":
 			errs = append(errs, fmt.Errorf("run %d: %s", i, strings.TrimPrefix(msg, "err:")))
 		}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	stdsync "sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/go-sync/sync/internal/redistest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -382,4 +384,99 @@ func TestCrashLoopGuard(t *testing.T) {
 		d, _ := in.Dead(ctx, "q", 10)
 		return len(d) == 1 && d[0].Reason == "reclaimed"
 	})
+}
+
+// A run that a worker dead-letters reports at once: the caller learns why
+// instead of waiting out its timeout.
+func TestRunCommandDeadLettered(t *testing.T) {
+	for _, b := range allBackends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := t.Context()
+			c := b.client(t)
+			p := newProducer(t, c)
+			in, _ := NewInspector(c, WithInspectorPrefix(prefix(t)))
+			w := newWorker(t, c, "cmds")
+			w.HandleCommand("known", func(context.Context) error { return nil })
+			runWorker(t, w)
+
+			err := p.RunCommand(ctx, "cmds", "ghost", 2, time.Minute)
+			if !errors.Is(err, ErrDeadLettered) || errors.Is(err, ErrTimeout) {
+				t.Fatalf("RunCommand of a name no worker handles = %v, want ErrDeadLettered and no timeout", err)
+			}
+			for _, want := range []string{"run 0: unknown-name", "run 1: unknown-name", `no handler registered for "ghost"`} {
+				if !contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+			dead, err := in.Dead(ctx, "cmds", 10)
+			if err != nil || len(dead) != 2 || dead[0].Reason != "unknown-name" {
+				t.Fatalf("dead letters = %+v, %v; want both runs, unknown-name", dead, err)
+			}
+			// The caller cleans its marker and reply list up.
+			admin := redistest.Admin(t, c)
+			k, _ := newQueueKeys(keysFor(t), "cmds")
+			run, _, _ := commandRun(dead[0].Task.Payload)
+			if n := admin.Exists(ctx, k.waiting(run), k.reply(run)).Val(); n != 0 {
+				t.Errorf("%d of the run's keys left behind", n)
+			}
+
+			// A plain task that only looks like a command run, with no caller
+			// waiting: dead-lettered as before, and no reply list appears.
+			fake := strings.Repeat("ab", runIDLen/2)
+			if _, err := p.Push(ctx, "cmds", Task{Name: "ghost", Payload: []byte(fake + "/0")}); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 10*time.Second, "the look-alike dead-lettered", func() bool {
+				d, _ := in.Dead(ctx, "cmds", 10)
+				return len(d) == 3
+			})
+			if n := admin.Exists(ctx, k.reply(fake)).Val(); n != 0 {
+				t.Errorf("a report was pushed for a run nobody waits for")
+			}
+
+			// A known command still runs and reports as before.
+			if err := p.RunCommand(ctx, "cmds", "known", 2, time.Minute); err != nil {
+				t.Fatalf("RunCommand known = %v", err)
+			}
+		})
+	}
+}
+
+// A command run delivered too often (it keeps killing its workers) is
+// dead-lettered as "reclaimed", and its caller hears of it.
+func TestRunCommandReclaimedReports(t *testing.T) {
+	ctx := t.Context()
+	c := oneBackend.client(t)
+	p := newProducer(t, c)
+	w := newWorker(t, c, "crashy", WithConsumer("c1"))
+	w.HandleCommand("boom", func(context.Context) error {
+		t.Error("a run past its delivery limit was executed")
+		return nil
+	})
+	k, _ := newQueueKeys(keysFor(t), "crashy")
+	admin := redistest.Admin(t, c)
+	if err := admin.XGroupCreateMkStream(ctx, k.stream, group, "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.RunCommand(ctx, "crashy", "boom", 1, time.Minute) }()
+	var m redis.XMessage
+	waitFor(t, 10*time.Second, "the run pushed", func() bool {
+		res, err := admin.XReadGroup(ctx, &redis.XReadGroupArgs{Group: group, Consumer: "c1", Streams: []string{k.stream, ">"}, Count: 1, Block: -1}).Result()
+		if err != nil || len(res) == 0 || len(res[0].Messages) == 0 {
+			return false
+		}
+		m = res[0].Messages[0]
+		return true
+	})
+	// As if this were its tenth delivery: the limit for MaxAttempts 3 is 9.
+	w.process(m, 10)
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrDeadLettered) || !contains(err.Error(), "run 0: reclaimed: delivered 10 times") {
+			t.Fatalf("RunCommand = %v, want the reclaimed run reported", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("RunCommand did not hear of its dead-lettered run")
+	}
 }

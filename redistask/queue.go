@@ -42,6 +42,11 @@ var (
 	// ErrTimeout is returned by a distributed Run whose replies did not all
 	// arrive in time.
 	ErrTimeout = errors.New("redistask: timed out")
+	// ErrDeadLettered is wrapped by a RunCommand error for a run that a
+	// worker dead-lettered instead of running: no handler was registered
+	// for the command on the worker that read it ("unknown-name"), or the
+	// run kept killing its workers ("reclaimed").
+	ErrDeadLettered = errors.New("redistask: dead-lettered")
 	// ErrWrongType is returned when a queue key holds another Redis type.
 	ErrWrongType = errors.New("redistask: key holds the wrong type")
 )
@@ -72,6 +77,12 @@ func (k queueKeys) tick(name string, at int64) string {
 	return k.space.Key("task", k.queue, "tick", name, strconv.FormatInt(at, 10))
 }
 func (k queueKeys) reply(run string) string { return k.space.Key("task", k.queue, "reply", run) }
+
+// waiting is the marker a RunCommand caller keeps while it waits for run's
+// reports; a worker that dead-letters one of the runs reports it then.
+func (k queueKeys) waiting(run string) string {
+	return k.space.Key("task", k.queue, "waiting", run)
+}
 
 func wrapErr(err error) error {
 	if err != nil && containsWrongType(err) {

@@ -569,7 +569,15 @@ func (w *Worker) dead(id, raw string, t *Task, reason, msg string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := deadScript.Run(ctx, w.client, []string{w.k.stream, w.k.dead}, group, id, raw, reason, msg, time.Now().UnixMilli(), w.deadMax).Err()
+	keys := []string{w.k.stream, w.k.dead}
+	args := []any{group, id, raw, reason, msg, time.Now().UnixMilli(), w.deadMax}
+	if run, index, ok := commandRun(t.Payload); ok && (reason == "unknown-name" || reason == "reclaimed") {
+		// A command run that will never report itself: tell its caller
+		// now, if one still waits, instead of letting it time out.
+		keys = append(keys, w.k.waiting(run), w.k.reply(run))
+		args = append(args, index+":dead:"+reason+": "+msg)
+	}
+	err := deadScript.Run(ctx, w.client, keys, args...).Err()
 	if errors.Is(err, redis.Nil) {
 		return // finished by another worker meanwhile
 	}

@@ -8,6 +8,10 @@
 -- ARGV[5]  last error
 -- ARGV[6]  time of death, unix ms
 -- ARGV[7]  dead-letter stream length to keep (approximate)
+-- With a command run (optional; the task's payload names the run):
+-- KEYS[3]  the run's waiting marker, set by the caller for its timeout
+-- KEYS[4]  the run's reply list
+-- ARGV[8]  the report to push when the caller still waits
 -- Returns  the dead-letter entry id, or false when the entry is gone
 --          (another worker reclaimed and finished the task meanwhile).
 if ARGV[2] ~= '' and #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) == 0 then
@@ -18,5 +22,9 @@ local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*',
 if ARGV[2] ~= '' then
   redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
   redis.call('XDEL', KEYS[1], ARGV[2])
+end
+if KEYS[4] and redis.call('GET', KEYS[3]) then
+  redis.call('RPUSH', KEYS[4], ARGV[8])
+  redis.call('PEXPIRE', KEYS[4], 3600000)
 end
 return id
