@@ -98,6 +98,19 @@
 // context ends (the error satisfies errors.Is(err, ctx.Err())), or the wait
 // bound passes (ErrWaitTimeout).
 //
+// Slow and hung nodes: an attempt returns as soon as its outcome is
+// decided (a majority granted, or too few nodes can still grant). A node
+// that has not answered within a tenth of the TTL (at least 50ms) counts
+// as failed. When a majority has answered without deciding (a split vote:
+// some granted, some taken), the other nodes get as long again as that
+// majority took, at least 50ms, and then the attempt fails as taken: a
+// hung node holds a split vote up that long, not for the client's read
+// timeout. What a failed attempt set is released at once on the nodes
+// that answered, and on the others as they answer. A waiter subscribes on
+// every node and needs confirmations from a majority (waiting half a
+// second at most) before its next attempt: a release reaches a majority,
+// and two majorities share a node.
+//
 // Handoff: when a Lock is released while a waiter of the same Locker queues
 // for its name, Release acquires the lock for that waiter in one round trip
 // (the acquire script with the releasing value as precondition: the key

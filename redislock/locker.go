@@ -397,6 +397,11 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions, from s
 	// validity for a dead node would stall a tie between two clients.
 	validity := time.NewTimer(min(time.Until(deadline), max(ttl/10, 50*time.Millisecond)))
 	defer validity.Stop()
+	// Once a majority has answered without deciding the outcome (some
+	// granted, some taken), the rest get as long again as that majority
+	// took, at least straggleMin: a hung node must not hold a split vote
+	// for the client's read timeout.
+	var straggle <-chan time.Time
 	var (
 		oks      []nodeReply
 		nodeErr  []NodeError
@@ -407,7 +412,14 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions, from s
 		stopped  error // why we stopped waiting for replies
 	)
 	for got < n && len(oks) < l.quorum && n-(len(waits)+len(nodeErr)) >= l.quorum && stopped == nil {
+		if straggle == nil && got >= l.quorum {
+			t := time.NewTimer(max(straggleMin, time.Since(start)))
+			defer t.Stop()
+			straggle = t.C
+		}
 		select {
+		case <-straggle:
+			stopped = errStraggler
 		case r := <-replies:
 			got++
 			answered[r.i] = true
@@ -430,18 +442,22 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions, from s
 	}
 	fail := func(err error, wait time.Duration) (*Lock, time.Duration, error) {
 		// Release wherever the lock may have been set: nodes that said ok
-		// or failed, and nodes that have not answered yet (after they do).
-		idx := make([]int, 0, n)
+		// or failed, and nodes that have not answered yet (once they do).
+		now := make([]int, 0, n)
 		for i := range n {
-			if !taken[i] {
-				idx = append(idx, i)
+			if answered[i] && !taken[i] {
+				now = append(now, i)
 			}
 		}
-		l.drainAndRelease(name, value, replies, n-got, idx, cancel)
+		l.drainAndRelease(name, value, now, replies, n-got, cancel)
 		return nil, wait, err
 	}
 	if stopped == nil && len(oks) < l.quorum && ctx.Err() != nil {
 		stopped = ctx.Err()
+	}
+	if errors.Is(stopped, errStraggler) && len(waits) > 0 {
+		// Split: another holder has some of the nodes that answered.
+		return fail(fmt.Errorf("%w: %q", ErrTaken, name), quorumWait(waits, len(oks), l.quorum))
 	}
 	if stopped != nil {
 		// Name the nodes that had not answered: the caller's error says
@@ -565,13 +581,13 @@ func (l *Locker) tryOne(ctx context.Context, name string, ks []string, value str
 			return nil, 0, r.err
 		}
 		// The script may have run before the reply was lost.
-		l.drainAndRelease(name, value, nil, 0, []int{0}, nil)
+		l.drainAndRelease(name, value, []int{0}, nil, 0, nil)
 		return nil, backoffUnreachable, &QuorumError{Op: "acquire", Name: name, Quorum: 1, Nodes: []NodeError{{l.nodes[0].addr, r.err}}}
 	case !r.ok:
 		return nil, retryAfterTTL(r.v), fmt.Errorf("%w: %q", ErrTaken, name)
 	}
 	if !time.Now().Before(deadline) {
-		l.drainAndRelease(name, value, nil, 0, []int{0}, nil)
+		l.drainAndRelease(name, value, []int{0}, nil, 0, nil)
 		return nil, 0, fmt.Errorf("%w: %q: validity used up by a slow reply", ErrTaken, name)
 	}
 	lk := l.newLock(name, value, uint64(r.v), o.ttl, deadline, o)
@@ -583,6 +599,14 @@ func (l *Locker) tryOne(ctx context.Context, name string, ks []string, value str
 
 // errSlow reports nodes that did not answer within a tenth of the TTL.
 var errSlow = errors.New("redislock: no answer within a tenth of the TTL")
+
+// errStraggler reports nodes that had not answered well after a majority
+// had, when the outcome depended on them.
+var errStraggler = errors.New("redislock: no answer well after a majority had answered")
+
+// straggleMin is the least time nodes get after a majority has answered
+// without deciding an attempt.
+const straggleMin = 50 * time.Millisecond
 
 // raise runs the second fencing round on the given nodes and returns how
 // many succeeded, returning as soon as need have or ctx ends.
@@ -620,34 +644,47 @@ func (l *Locker) raise(ctx context.Context, ks []string, value string, token int
 	return ok, errs
 }
 
-// drainAndRelease waits for the outstanding acquire replies, then releases
-// value on the given nodes, in the background, tracked by l.wg; done (if
-// not nil) is called at the end.
-func (l *Locker) drainAndRelease(name, value string, replies <-chan nodeReply, outstanding int, idx []int, done func()) {
+// drainAndRelease releases value, in the background (tracked by l.wg):
+// at once on the nodes in now (they answered, and did not say taken), and
+// on each node of the outstanding acquire replies as it answers, unless it
+// says taken. A node that has not answered must not hold up the release
+// on the others: the caller's next attempt would find its own grant there.
+// done (if not nil) is called at the end.
+func (l *Locker) drainAndRelease(name, value string, now []int, replies <-chan nodeReply, outstanding int, done func()) {
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
 		if done != nil {
 			defer done()
 		}
+		l.releaseAndNotify(name, value, now)
 		for range outstanding {
-			<-replies
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		ch := make(chan opReply, len(idx))
-		l.releaseOn(ctx, name, value, idx, ch)
-		freed := false
-		for range idx {
-			freed = (<-ch).ok || freed
-		}
-		if freed {
-			// Our own waiters ignore the release's announcement (it
-			// carries this Locker's id): wake them here, or a key freed
-			// in the background would keep them waiting for a TTL.
-			l.notify(name)
+			if r := <-replies; r.ok || r.err != nil {
+				l.releaseAndNotify(name, value, []int{r.i})
+			}
 		}
 	}()
+}
+
+// releaseAndNotify releases value on the nodes idx, waiting up to a second
+// for them, and wakes this Locker's waiters for name if any node was freed:
+// they ignore the release's announcement (it carries this Locker's id),
+// and would otherwise wait for a TTL.
+func (l *Locker) releaseAndNotify(name, value string, idx []int) {
+	if len(idx) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	ch := make(chan opReply, len(idx))
+	l.releaseOn(ctx, name, value, idx, ch)
+	freed := false
+	for range idx {
+		freed = (<-ch).ok || freed
+	}
+	if freed {
+		l.notify(name)
+	}
 }
 
 // detach returns a context for node calls that may outlive ctx (their

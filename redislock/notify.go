@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	stdsync "sync"
 	"time"
@@ -199,8 +200,8 @@ func (ns *nodeSub) sync(ctx context.Context, ch string, subscribe bool) error {
 }
 
 // subscribe subscribes to name's release channel on every node and waits
-// (briefly) for the confirmations, so that a release after the next
-// attempt cannot go unnoticed. Each node's SUBSCRIBE runs in its own
+// (half a second at most) for a majority's confirmations, so that a
+// release after the next attempt cannot go unnoticed. Each node's SUBSCRIBE runs in its own
 // goroutine: a hung node (whose connection go-redis may first have to
 // dial) must not hold up the waiter, nor the subscriptions to other names.
 func (l *Locker) subscribe(ctx context.Context, name string) {
@@ -236,16 +237,25 @@ func (l *Locker) subscribe(ctx context.Context, name string) {
 		}()
 	}
 	l.subMu.Unlock()
+	// A release reaches a majority of the nodes, and any two majorities
+	// share a node: confirmations from a majority suffice, and a hung
+	// node's do not hold the waiter up.
+	need := min(l.quorum, len(waits))
 	t := time.NewTimer(500 * time.Millisecond)
 	defer t.Stop()
+	cases := make([]reflect.SelectCase, 0, 2+len(waits))
+	cases = append(cases,
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.C)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
 	for _, c := range waits {
-		select {
-		case <-c:
-		case <-t.C:
-			return
-		case <-ctx.Done():
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)})
+	}
+	for confirmed := 0; confirmed < need; confirmed++ {
+		i, _, _ := reflect.Select(cases)
+		if i < 2 {
 			return
 		}
+		cases[i].Chan = reflect.Value{} // closed: ignored from now on
 	}
 }
 

@@ -336,3 +336,36 @@ func TestWaiterNotHeldUpByHungNode(t *testing.T) {
 		t.Fatal("the waiter never got the lock")
 	}
 }
+
+// A split vote with a hung third node (one node grants, another is taken,
+// the third does not answer) fails soon after the majority answered, as
+// taken, instead of waiting out the client's read timeout for the hung
+// node; the grant it won is released.
+func TestSplitVoteNotHeldUpByHungNode(t *testing.T) {
+	ctx := t.Context()
+	nodes := redistest.Independent(t, 3)
+	cs := redistest.Clients(nodes)
+	l := newLocker(t, cs)
+	other := redistest.Admin(t, cs[2])
+	if err := other.Set(ctx, l.Key("s"), "someone-else", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[0].Pause(); err != nil {
+		t.Fatal(err)
+	}
+	defer nodes[0].Resume()
+	start := time.Now()
+	_, err := l.TryAcquire(ctx, "s", TTL(time.Minute))
+	took := time.Since(start)
+	if !errors.Is(err, ErrTaken) {
+		t.Fatalf("TryAcquire on a split vote = %v, want ErrTaken", err)
+	}
+	// The test clients' read timeout is 2 s: the old behaviour took that.
+	if took > time.Second {
+		t.Fatalf("the split vote took %v to fail", took)
+	}
+	granted := redistest.Admin(t, cs[1])
+	redistest.WaitFor(t, 5*time.Second, "the grant on node 1 released", func() bool {
+		return granted.Get(ctx, l.Key("s")).Err() == redis.Nil
+	})
+}
