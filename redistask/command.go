@@ -42,11 +42,21 @@ func (w *Worker) HandleCommand(name string, fn func(ctx context.Context) error) 
 		ctx = rctx
 		_, err := w.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.RPush(ctx, key, index+":"+msg)
-			p.PExpire(ctx, key, time.Hour)
+			p.PExpire(ctx, key, replyTTL(t))
 			return nil
 		})
 		return err // a report that failed is retried with the task
 	})
+}
+
+// replyTTL is how long a command run's report is kept: the run's timeout
+// (its caller's whole wait, which began before the run was pushed), or an
+// hour for a run without one.
+func replyTTL(t *Task) time.Duration {
+	if t.Timeout > 0 {
+		return t.Timeout
+	}
+	return time.Hour
 }
 
 // runIDLen is the length of a run id: 12 random bytes, hex.
@@ -88,7 +98,12 @@ func run_(ctx context.Context, fn func(context.Context) error) (err error) {
 // of releases before this report are silent: the caller times out. Runs of
 // concurrent calls never mix: each call has its own reply key. Runs that
 // did not report in time are not withdrawn: a worker that starts later
-// still executes them (their reports are then discarded).
+// still executes them (their reports expire after the run's timeout).
+// A cancelled ctx is noticed within a quarter of a second. Each waiting
+// call holds one connection of the producer's client for its whole wait
+// (BLPOP): give a producer that runs many commands at once a client of
+// its own, or a pool larger than its concurrent calls, so that workers
+// sharing the client are not starved of connections.
 func (p *Producer) RunCommand(ctx context.Context, queue, name string, n int, timeout time.Duration) error {
 	if n <= 0 || timeout <= 0 {
 		return fmt.Errorf("%w: need n > 0 and a positive timeout", ErrBadOption)
@@ -123,10 +138,14 @@ func (p *Producer) RunCommand(ctx context.Context, queue, name string, n int, ti
 		if left <= 0 {
 			break
 		}
-		// BLPOP takes fractional seconds (go-redis's BLPop rounds up to 1s).
-		wait := min(left, time.Second).Seconds()
+		// BLPOP takes fractional seconds (go-redis's BLPop rounds up to
+		// 1s). Short waits: a cancelled ctx is noticed between them.
+		wait := min(left, 250*time.Millisecond).Seconds()
 		v, err := p.client.Do(ctx, "BLPOP", key, strconv.FormatFloat(max(wait, 0.01), 'f', 3, 64)).StringSlice()
 		if errors.Is(err, redis.Nil) {
+			if ctx.Err() != nil {
+				return fmt.Errorf("redistask: command %q: %w", name, ctx.Err())
+			}
 			continue
 		}
 		if err != nil {

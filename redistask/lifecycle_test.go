@@ -480,3 +480,60 @@ func TestRunCommandReclaimedReports(t *testing.T) {
 		t.Fatal("RunCommand did not hear of its dead-lettered run")
 	}
 }
+
+// RunCommand ends soon after its context is cancelled, not at the end of
+// a long BLPOP.
+func TestRunCommandCancel(t *testing.T) {
+	c := oneBackend.client(t)
+	p := newProducer(t, c)
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
+	err := p.RunCommand(ctx, "nobody", "x", 1, time.Minute)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("RunCommand after cancel = %v, want context.Canceled", err)
+	}
+	// It waits in BLPOPs of a quarter second; the old ones took a second.
+	if took := time.Since(start); took > 750*time.Millisecond {
+		t.Fatalf("RunCommand returned %v after the cancel", took)
+	}
+}
+
+// A report that comes after its caller gave up expires with the run's
+// timeout, not an hour later.
+func TestRunCommandLateReportExpires(t *testing.T) {
+	ctx := t.Context()
+	c := oneBackend.client(t)
+	p := newProducer(t, c)
+	w := newWorker(t, c, "slowcmds")
+	reported := make(chan string, 1)
+	w.HandleCommand("slow", func(context.Context) error {
+		time.Sleep(600 * time.Millisecond) // past the caller's timeout, ignoring ctx
+		return nil
+	})
+	w.hooks.OnDone = func(queue string, t *Task, _ time.Duration, _ error) {
+		run, _, _ := commandRun(t.Payload)
+		reported <- run
+	}
+	runWorker(t, w)
+	const timeout = 300 * time.Millisecond
+	if err := p.RunCommand(ctx, "slowcmds", "slow", 1, timeout); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("RunCommand = %v, want ErrTimeout", err)
+	}
+	var run string
+	select {
+	case run = <-reported:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the run never finished")
+	}
+	k, _ := newQueueKeys(keysFor(t), "slowcmds")
+	admin := redistest.Admin(t, c)
+	var ttl time.Duration
+	redistest.WaitFor(t, 5*time.Second, "the late report", func() bool {
+		ttl = admin.PTTL(ctx, k.reply(run)).Val()
+		return ttl != -2*time.Nanosecond && ttl != -2*time.Millisecond && ttl != 0
+	})
+	if ttl < 0 || ttl > timeout {
+		t.Fatalf("late report kept for %v, want at most the run's timeout %v", ttl, timeout)
+	}
+}

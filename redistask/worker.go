@@ -575,7 +575,7 @@ func (w *Worker) dead(id, raw string, t *Task, reason, msg string) {
 		// A command run that will never report itself: tell its caller
 		// now, if one still waits, instead of letting it time out.
 		keys = append(keys, w.k.waiting(run), w.k.reply(run))
-		args = append(args, index+":dead:"+reason+": "+msg)
+		args = append(args, index+":dead:"+reason+": "+msg, replyTTL(t).Milliseconds())
 	}
 	err := deadScript.Run(ctx, w.client, keys, args...).Err()
 	if errors.Is(err, redis.Nil) {

@@ -12,6 +12,7 @@
 -- KEYS[3]  the run's waiting marker, set by the caller for its timeout
 -- KEYS[4]  the run's reply list
 -- ARGV[8]  the report to push when the caller still waits
+-- ARGV[9]  how long to keep the reply list, ms
 -- Returns  the dead-letter entry id, or false when the entry is gone
 --          (another worker reclaimed and finished the task meanwhile).
 if ARGV[2] ~= '' and #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) == 0 then
@@ -25,6 +26,6 @@ if ARGV[2] ~= '' then
 end
 if KEYS[4] and redis.call('GET', KEYS[3]) then
   redis.call('RPUSH', KEYS[4], ARGV[8])
-  redis.call('PEXPIRE', KEYS[4], 3600000)
+  redis.call('PEXPIRE', KEYS[4], ARGV[9])
 end
 return id
