@@ -117,7 +117,7 @@ func (e *Elector) Close() error {
 	}
 	e.mu.Unlock()
 	for _, ld := range active {
-		ctx, cancel := context.WithTimeout(context.Background(), e.opts.retryPeriod)
+		ctx, cancel := context.WithTimeout(context.Background(), e.giveBack())
 		ld.Resign(ctx)
 		cancel()
 	}
@@ -125,6 +125,11 @@ func (e *Elector) Close() error {
 	e.wg.Wait()
 	return e.locker.Close()
 }
+
+// giveBack bounds the release of a lease at Close: the retry period, but
+// at least a second, so that a loaded machine still sends it (a lease left
+// behind keeps the other candidates out until it runs out).
+func (e *Elector) giveBack() time.Duration { return max(e.opts.retryPeriod, time.Second) }
 
 // Campaign blocks until id leads the group, ctx ends, or the Elector
 // closes. Candidates of one Elector are elected in arrival order; a

@@ -37,7 +37,7 @@ func (e *Elector) newLeadership(id string, lk *redislock.Lock) (*Leadership, err
 		// Won as the Elector closes (Close resigned the previous leader):
 		// give the lease back rather than hand out a dead leadership.
 		e.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), e.opts.retryPeriod)
+		ctx, cancel := context.WithTimeout(context.Background(), e.giveBack())
 		lk.Release(ctx)
 		cancel()
 		return nil, fmt.Errorf("%w: campaign %q", ErrClosed, e.group)

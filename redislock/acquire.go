@@ -133,6 +133,21 @@ func (l *Locker) acquire(ctx context.Context, name string, opts []AcquireOption,
 			return nil, stop(err, last)
 		}
 		last = err
+		if errors.Is(err, errSplitVote) {
+			// Contenders that split a vote release what they won, and
+			// each release wakes the others: retrying at the next
+			// notification would split them again, in lockstep, for as
+			// long as a node hangs. Each pauses a random while first.
+			lk, err := l.pause(ctx, w, rand.N(wait))
+			if err != nil {
+				return nil, stop(err, last)
+			}
+			if lk != nil {
+				heldUntil = lk.Deadline()
+				return lk, nil
+			}
+			continue
+		}
 		if errors.Is(err, ErrQuorum) {
 			// Nodes unreachable: back off exponentially with jitter.
 			wait = min(backoffUnreachable<<min(unreachable, 4), 2*time.Second)
@@ -170,6 +185,23 @@ func (l *Locker) waitTurn(ctx context.Context, w *waiter, timer *time.Timer) (*L
 		return nil, ErrClosed
 	}
 	return nil, nil
+}
+
+// pause waits for d, or for a lock handed over by its releaser; release
+// notifications do not end it (they stay pending for the next attempt).
+func (l *Locker) pause(ctx context.Context, w *waiter, d time.Duration) (*Lock, error) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case lk := <-w.handed:
+		return lk, nil
+	case <-t.C:
+		return nil, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-l.ctx.Done():
+		return nil, ErrClosed
+	}
 }
 
 // stopErr builds Acquire's error: ErrClosed; ErrWaitTimeout when the

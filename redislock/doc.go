@@ -105,8 +105,13 @@
 // some granted, some taken), the other nodes get as long again as that
 // majority took, at least 50ms, and then the attempt fails as taken: a
 // hung node holds a split vote up that long, not for the client's read
-// timeout. What a failed attempt set is released at once on the nodes
-// that answered, and on the others as they answer. A waiter subscribes on
+// timeout. A node that left an attempt unanswered that way is not waited
+// for at all on the next split votes, until it answers again. What a
+// failed attempt set is released at once on the nodes that answered, and
+// on the others as they answer. After a split vote a waiter pauses for a
+// random while (up to twice 50ms, or four times what the answers took)
+// before it tries again, release notifications notwithstanding: the
+// contenders would otherwise retry together and split again. A waiter subscribes on
 // every node and needs confirmations from a majority (waiting half a
 // second at most) before its next attempt: a release reaches a majority,
 // and two majorities share a node.

@@ -79,7 +79,7 @@ func (l *Locker) releaseWait(ctx context.Context, name, value string) (ok, notHe
 		}
 	}
 	ch := make(chan opReply, len(l.nodes))
-	l.goEach(ctx, l.allNodes(), func(ctx context.Context, i int) { ch <- l.releaseOne(ctx, i, name, value) })
+	l.goEachWith(ctx, l.allNodes(), true, func(ctx context.Context, i int) { ch <- l.releaseOne(ctx, i, name, value) })
 	for range l.nodes {
 		select {
 		case r := <-ch:

@@ -49,7 +49,11 @@ type node struct {
 // concurrent use. Close stops its background goroutines (watchdogs,
 // subscriptions) and releases the locks still held.
 type Locker struct {
-	nodes  []node
+	nodes []node
+	// silent[i] is set when node i left an attempt unanswered past its
+	// bound, and cleared when it answers again: a split vote does not
+	// wait for a node known to be silent.
+	silent []atomic.Bool
 	quorum int
 	keys   keys.Space
 	opts   options
@@ -105,6 +109,7 @@ func New(nodes []redis.UniversalClient, opts ...Option) (*Locker, error) {
 	}
 	l := &Locker{
 		quorum: len(nodes)/2 + 1,
+		silent: make([]atomic.Bool, len(nodes)),
 		keys:   ks,
 		opts:   o,
 		log:    o.logger,
@@ -402,6 +407,7 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions, from s
 	// took, at least straggleMin: a hung node must not hold a split vote
 	// for the client's read timeout.
 	var straggle <-chan time.Time
+	var answeredIn time.Duration // how long the majority took to answer
 	var (
 		oks      []nodeReply
 		nodeErr  []NodeError
@@ -413,7 +419,12 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions, from s
 	)
 	for got < n && len(oks) < l.quorum && n-(len(waits)+len(nodeErr)) >= l.quorum && stopped == nil {
 		if straggle == nil && got >= l.quorum {
-			t := time.NewTimer(max(straggleMin, time.Since(start)))
+			answeredIn = time.Since(start)
+			d := max(straggleMin, answeredIn)
+			if l.allSilent(answered) {
+				d = 0 // the rest left the last attempts unanswered too
+			}
+			t := time.NewTimer(d)
 			defer t.Stop()
 			straggle = t.C
 		}
@@ -423,6 +434,7 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions, from s
 		case r := <-replies:
 			got++
 			answered[r.i] = true
+			l.heard(r)
 			switch {
 			case r.err != nil:
 				nodeErr = append(nodeErr, NodeError{l.nodes[r.i].addr, r.err})
@@ -455,9 +467,22 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions, from s
 	if stopped == nil && len(oks) < l.quorum && ctx.Err() != nil {
 		stopped = ctx.Err()
 	}
-	if errors.Is(stopped, errStraggler) && len(waits) > 0 {
-		// Split: another holder has some of the nodes that answered.
-		return fail(fmt.Errorf("%w: %q", ErrTaken, name), quorumWait(waits, len(oks), l.quorum))
+	if stopped == errStraggler || stopped == errSlow {
+		for i := range n {
+			if !answered[i] {
+				l.silent[i].Store(true)
+			}
+		}
+	}
+	if (stopped == errStraggler || stopped == errSlow) && len(oks) > 0 && len(waits) > 0 {
+		// A split vote: we won some nodes, another holder others, and
+		// the rest did not answer in time. The wait returned bounds the
+		// caller's random pause before it tries again: a few times what
+		// the answers took, so that contenders retry far enough apart.
+		if answeredIn == 0 {
+			answeredIn = time.Since(start)
+		}
+		return fail(fmt.Errorf("%w: %q (%w)", ErrTaken, name, errSplitVote), max(splitJitterMin, 4*answeredIn))
 	}
 	if stopped != nil {
 		// Name the nodes that had not answered: the caller's error says
@@ -547,7 +572,9 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions, from s
 		defer cancel()
 		var lateOK []int
 		for range n - got {
-			if r := <-replies; r.ok {
+			r := <-replies
+			l.heard(r)
+			if r.ok {
 				lateOK = append(lateOK, r.i)
 			}
 		}
@@ -608,6 +635,34 @@ var errStraggler = errors.New("redislock: no answer well after a majority had an
 // without deciding an attempt.
 const straggleMin = 50 * time.Millisecond
 
+// heard notes a node's answer to an acquire: a node that answers is no
+// longer silent.
+func (l *Locker) heard(r nodeReply) {
+	if r.err == nil {
+		l.silent[r.i].Store(false)
+	}
+}
+
+// allSilent reports whether every node that has not answered was silent
+// in an earlier attempt.
+func (l *Locker) allSilent(answered []bool) bool {
+	for i, a := range answered {
+		if !a && !l.silent[i].Load() {
+			return false
+		}
+	}
+	return true
+}
+
+// errSplitVote marks an attempt that failed on a split vote: it won some
+// nodes, another holder others, and the rest did not answer in time.
+var errSplitVote = errors.New("split vote")
+
+// splitJitterMin is the least bound of a waiter's random pause after a
+// split vote: twice the time a split vote may take (straggleMin), so that
+// contenders retry well apart.
+const splitJitterMin = 2 * straggleMin
+
 // raise runs the second fencing round on the given nodes and returns how
 // many succeeded, returning as soon as need have or ctx ends.
 func (l *Locker) raise(ctx context.Context, ks []string, value string, token int64, idx []int, need int) (int, []NodeError) {
@@ -659,7 +714,9 @@ func (l *Locker) drainAndRelease(name, value string, now []int, replies <-chan n
 		}
 		l.releaseAndNotify(name, value, now)
 		for range outstanding {
-			if r := <-replies; r.ok || r.err != nil {
+			r := <-replies
+			l.heard(r)
+			if r.ok || r.err != nil {
 				l.releaseAndNotify(name, value, []int{r.i})
 			}
 		}
@@ -718,13 +775,50 @@ func (l *Locker) detach(ctx context.Context, d time.Duration) (context.Context, 
 // closeGrace bounds node calls made while the Locker closes.
 const closeGrace = 500 * time.Millisecond
 
+// detachCleanup is detach for calls that must be sent whatever happens
+// (releases): they keep going for closeGrace after the Locker closed, so
+// that a release racing Close (a lock given back as the Locker closes,
+// already gone from the held set Close releases) still reaches the nodes.
+func (l *Locker) detachCleanup(ctx context.Context) (context.Context, context.CancelFunc) {
+	if l.isClosed() {
+		return l.detach(ctx, closeGrace)
+	}
+	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var mu stdsync.Mutex
+	var grace *time.Timer
+	stop := context.AfterFunc(l.ctx, func() {
+		mu.Lock()
+		grace = time.AfterFunc(closeGrace, cancel)
+		mu.Unlock()
+	})
+	return c, func() {
+		stop()
+		mu.Lock()
+		if grace != nil {
+			grace.Stop()
+		}
+		mu.Unlock()
+		cancel()
+	}
+}
+
 // goEach runs f for each node index concurrently, tracked by l.wg, under
 // a context detached from ctx (see detach) that ends with the last call.
 func (l *Locker) goEach(ctx context.Context, idx []int, f func(ctx context.Context, i int)) {
+	l.goEachWith(ctx, idx, false, f)
+}
+
+// goEachWith is goEach; with cleanup, the calls are detached as by
+// detachCleanup.
+func (l *Locker) goEachWith(ctx context.Context, idx []int, cleanup bool, f func(ctx context.Context, i int)) {
 	if len(idx) == 0 {
 		return
 	}
-	dctx, cancel := l.detach(ctx, 0)
+	detach := func(ctx context.Context) (context.Context, context.CancelFunc) { return l.detach(ctx, 0) }
+	if cleanup {
+		detach = l.detachCleanup
+	}
+	dctx, cancel := detach(ctx)
 	var left atomic.Int32
 	left.Store(int32(len(idx)))
 	l.wg.Add(len(idx))

@@ -369,3 +369,47 @@ func TestSplitVoteNotHeldUpByHungNode(t *testing.T) {
 		return granted.Get(ctx, l.Key("s")).Err() == redis.Nil
 	})
 }
+
+// A node that left a split vote unanswered is marked silent: later split
+// votes do not wait for it, until it answers again.
+func TestSplitVoteSkipsSilentNode(t *testing.T) {
+	ctx := t.Context()
+	nodes := redistest.Independent(t, 3)
+	cs := redistest.Clients(nodes)
+	l := newLocker(t, cs)
+	other := redistest.Admin(t, cs[2])
+	if err := other.Set(ctx, l.Key("q"), "someone-else", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[0].Pause(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		_, err := l.TryAcquire(ctx, "q", TTL(time.Minute))
+		if !errors.Is(err, ErrTaken) || !errors.Is(err, errSplitVote) {
+			t.Fatalf("attempt %d = %v, want a split vote", i, err)
+		}
+		if !l.silent[0].Load() {
+			t.Fatalf("attempt %d: the hung node is not marked silent", i)
+		}
+		if l.silent[1].Load() || l.silent[2].Load() {
+			t.Fatalf("attempt %d: a node that answered is marked silent", i)
+		}
+		granted := redistest.Admin(t, cs[1])
+		redistest.WaitFor(t, 5*time.Second, "the grant on node 1 released", func() bool {
+			return granted.Get(ctx, l.Key("q")).Err() == redis.Nil
+		})
+	}
+	if err := nodes[0].Resume(); err != nil {
+		t.Fatal(err)
+	}
+	other.Del(ctx, l.Key("q"))
+	redistest.WaitFor(t, 10*time.Second, "the resumed node answering", func() bool {
+		lk, err := l.TryAcquire(ctx, "q", TTL(time.Minute))
+		if err != nil {
+			return false
+		}
+		lk.Release(ctx)
+		return !l.silent[0].Load()
+	})
+}
