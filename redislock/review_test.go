@@ -343,16 +343,7 @@ func TestWaiterNotHeldUpByHungNode(t *testing.T) {
 // node; the grant it won is released.
 func TestSplitVoteNotHeldUpByHungNode(t *testing.T) {
 	ctx := t.Context()
-	nodes := redistest.Independent(t, 3)
-	cs := redistest.Clients(nodes)
-	l := newLocker(t, cs)
-	other := redistest.Admin(t, cs[2])
-	if err := other.Set(ctx, l.Key("s"), "someone-else", time.Minute).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := nodes[0].Pause(); err != nil {
-		t.Fatal(err)
-	}
+	nodes, cs, l, _ := splitVoteSetup(t, "s")
 	defer nodes[0].Resume()
 	start := time.Now()
 	_, err := l.TryAcquire(ctx, "s", TTL(time.Minute))
@@ -374,16 +365,7 @@ func TestSplitVoteNotHeldUpByHungNode(t *testing.T) {
 // votes do not wait for it, until it answers again.
 func TestSplitVoteSkipsSilentNode(t *testing.T) {
 	ctx := t.Context()
-	nodes := redistest.Independent(t, 3)
-	cs := redistest.Clients(nodes)
-	l := newLocker(t, cs)
-	other := redistest.Admin(t, cs[2])
-	if err := other.Set(ctx, l.Key("q"), "someone-else", time.Minute).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := nodes[0].Pause(); err != nil {
-		t.Fatal(err)
-	}
+	nodes, cs, l, other := splitVoteSetup(t, "q")
 	for i := range 2 {
 		_, err := l.TryAcquire(ctx, "q", TTL(time.Minute))
 		if !errors.Is(err, ErrTaken) || !errors.Is(err, errSplitVote) {
@@ -412,4 +394,22 @@ func TestSplitVoteSkipsSilentNode(t *testing.T) {
 		lk.Release(ctx)
 		return !l.silent[0].Load()
 	})
+}
+
+// splitVoteSetup starts three nodes, has another holder take name on node
+// 2 (other is an admin client of node 2), and pauses node 0: an attempt
+// then wins node 1 only.
+func splitVoteSetup(t *testing.T, name string) (nodes []*redistest.Node, cs []redis.UniversalClient, l *Locker, other redis.UniversalClient) {
+	t.Helper()
+	nodes = redistest.Independent(t, 3)
+	cs = redistest.Clients(nodes)
+	l = newLocker(t, cs)
+	other = redistest.Admin(t, cs[2])
+	if err := other.Set(t.Context(), l.Key(name), "someone-else", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[0].Pause(); err != nil {
+		t.Fatal(err)
+	}
+	return nodes, cs, l, other
 }
