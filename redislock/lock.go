@@ -343,8 +343,12 @@ func (lk *Lock) release(ctx context.Context) error {
 		lk.end(ErrReleased)
 	}
 	l := lk.l
-	if !expired && ctx.Err() == nil && lk.chain < maxChain && lk.handoff(ctx) {
-		return nil
+	tried := false
+	if !expired && ctx.Err() == nil && lk.chain < maxChain {
+		var handed bool
+		if handed, tried = lk.handoff(ctx); handed {
+			return nil
+		}
 	}
 	ok, notHeld, errs := l.releaseWait(ctx, lk.name, lk.value)
 	l.notify(lk.name) // our own waiters need not wait for the pub/sub echo
@@ -359,6 +363,10 @@ func (lk *Lock) release(ctx context.Context) error {
 		return fmt.Errorf("%w: %q: the lock had expired before Release", ErrNotHeld, lk.name)
 	case ok >= l.quorum:
 		return nil
+	case tried && ok+notHeld >= l.quorum:
+		// A handoff that failed took this value over on some nodes and
+		// releases them itself: the lock, valid until now, is let go.
+		return nil
 	case len(l.nodes)-notHeld < l.quorum:
 		return fmt.Errorf("%w: %q: expired or taken over before Release", ErrNotHeld, lk.name)
 	default:
@@ -369,13 +377,13 @@ func (lk *Lock) release(ctx context.Context) error {
 // handoff passes the lock to the head waiter of this Locker, if any: one
 // acquire round trip with the releasing value as precondition, instead of
 // a release and then an acquire. It reports whether the lock was handed
-// over (and so released by lk); if not, Release goes on as usual. The
-// caller has ended lk.
-func (lk *Lock) handoff(ctx context.Context) bool {
+// over (and so released by lk), and whether a waiter was tried; if not
+// handed, Release goes on as usual. The caller has ended lk.
+func (lk *Lock) handoff(ctx context.Context) (handed, tried bool) {
 	l := lk.l
 	w := l.claimHead(lk.name)
 	if w == nil {
-		return false
+		return false, false
 	}
 	next, _, _ := l.try(ctx, lk.name, w.o, lk.value)
 	if next != nil {
@@ -389,12 +397,12 @@ func (lk *Lock) handoff(ctx context.Context) bool {
 		cancel()
 	}
 	if next == nil {
-		return false
+		return false, true
 	}
 	lk.mu.Lock()
 	lk.released = true
 	lk.mu.Unlock()
-	return true
+	return true, true
 }
 
 // watchdog renews the lock every TTL/3 until it ends or the Locker closes.

@@ -413,3 +413,36 @@ func splitVoteSetup(t *testing.T, name string) (nodes []*redistest.Node, cs []re
 	}
 	return nodes, cs, l, other
 }
+
+// A Release whose handoff to a waiter fails on a split vote (the handoff
+// took the lock over on one node, then gave it up) reports the release,
+// not ErrNotHeld: the lock was valid until then.
+func TestReleaseAfterFailedHandoff(t *testing.T) {
+	ctx := t.Context()
+	nodes, _, l, _ := splitVoteSetup(t, "r")
+	if err := nodes[0].Resume(); err != nil { // held on nodes 0 and 1
+		t.Fatal(err)
+	}
+	lk, err := l.Acquire(ctx, "r", TTL(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	waited := make(chan error, 1)
+	go func() {
+		_, err := l.Acquire(wctx, "r", TTL(time.Minute))
+		waited <- err
+	}()
+	redistest.WaitFor(t, 5*time.Second, "the waiter queued", func() bool { return l.hasWaiters("r") })
+	if err := nodes[0].Pause(); err != nil {
+		t.Fatal(err)
+	}
+	defer nodes[0].Resume()
+	if err := lk.Release(ctx); err != nil {
+		t.Fatalf("Release of a valid lock whose handoff failed = %v, want nil", err)
+	}
+	cancel()
+	if err := <-waited; !errors.Is(err, context.Canceled) {
+		t.Fatalf("waiter = %v, want context.Canceled (node 2 stays taken)", err)
+	}
+}
