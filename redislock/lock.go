@@ -18,16 +18,17 @@ type Lock struct {
 	token uint64
 	ttl   time.Duration
 
-	mu       stdsync.Mutex
-	deadline time.Time // monotonic: start + TTL - drift
-	err      error     // nil while held; ErrLost or ErrReleased
-	done     chan struct{}
-	expiry   *time.Timer
-	ctx      context.Context
-	cancel   context.CancelCauseFunc
-	stop     chan struct{} // closed to stop the watchdog; nil without one
-	released bool          // a Release reached a majority, or found the lock gone
-	chain    int           // handoffs in a row that led to this grant
+	mu        stdsync.Mutex
+	deadline  time.Time // monotonic: start + TTL - drift
+	err       error     // nil while held; ErrLost or ErrReleased
+	done      chan struct{}
+	expiry    *time.Timer
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
+	stop      chan struct{} // closed to stop the watchdog; nil without one
+	released  bool          // a Release reached a majority, or found the lock gone
+	releasing bool          // a Release is under way
+	chain     int           // handoffs in a row that led to this grant
 }
 
 // maxChain bounds handoffs in a row: then a Release frees the lock and
@@ -329,11 +330,21 @@ func (lk *Lock) Release(ctx context.Context) error {
 func (lk *Lock) release(ctx context.Context) error {
 	prior := lk.Err()
 	lk.mu.Lock()
-	done := lk.released
+	done, busy := lk.released, lk.releasing
+	if !done && !busy {
+		lk.releasing = true
+	}
 	lk.mu.Unlock()
-	if done {
+	if done || busy {
+		// Released, or another Release (or Close) is under way; a
+		// Release that was cut short can be retried once it returned.
 		return fmt.Errorf("%w: %q: already released", ErrNotHeld, lk.name)
 	}
+	defer func() {
+		lk.mu.Lock()
+		lk.releasing = false
+		lk.mu.Unlock()
+	}()
 	expired := prior != nil && !errors.Is(prior, ErrReleased)
 	if expired {
 		// Past its deadline (a pause, say) before the expiry timer ran:

@@ -174,7 +174,9 @@ func (l *Locker) Quorum() int { return l.quorum }
 // won as it closed): what they may set expires with its TTL. So a dead
 // node holds Close up for half a second at most; a hung one (connected,
 // not answering) can hold it until the client's ReadTimeout, since
-// go-redis does not interrupt a blocked read. It is idempotent.
+// go-redis does not interrupt a blocked read: about 5 s with go-redis's
+// defaults (a new connection's dial and HELLO come first), and until the
+// node answers with ReadTimeout -1. It is idempotent.
 func (l *Locker) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -581,11 +583,14 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions, from s
 		// A late grant can land after Release's script reached that node
 		// (different connections): release it again there.
 		if len(lateOK) > 0 && lk.Err() != nil {
+			// A cleanup: it must be sent even if the Locker closes now.
+			rctx, rcancel := l.detachCleanup(context.Background())
 			ch := make(chan opReply, len(lateOK))
-			l.releaseOn(nctx, name, value, lateOK, ch)
+			l.releaseOn(rctx, name, value, lateOK, ch)
 			for range lateOK {
 				<-ch
 			}
+			rcancel()
 		}
 		if len(rest) > 0 && n > 1 {
 			for _, i := range rest {

@@ -1,9 +1,11 @@
 package redislock
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -444,5 +446,30 @@ func TestReleaseAfterFailedHandoff(t *testing.T) {
 	cancel()
 	if err := <-waited; !errors.Is(err, context.Canceled) {
 		t.Fatalf("waiter = %v, want context.Canceled (node 2 stays taken)", err)
+	}
+}
+
+// Two Release calls racing on one Lock: one releases, the other says
+// "already released", never that the lock had expired.
+func TestConcurrentReleaseSaysAlreadyReleased(t *testing.T) {
+	ctx := t.Context()
+	l := newLocker(t, redistest.Clients(redistest.Independent(t, 3)))
+	for i := range 30 {
+		lk, err := l.Acquire(ctx, "cr", TTL(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() { errs <- lk.Release(ctx) }()
+		}
+		e1, e2 := <-errs, <-errs
+		if (e1 == nil) == (e2 == nil) {
+			t.Fatalf("round %d: Release results %v and %v, want one nil", i, e1, e2)
+		}
+		loser := cmp.Or(e1, e2)
+		if !errors.Is(loser, ErrNotHeld) || !strings.Contains(loser.Error(), "already released") {
+			t.Fatalf("round %d: the second Release = %v, want ErrNotHeld, already released", i, loser)
+		}
 	}
 }

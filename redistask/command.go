@@ -99,7 +99,8 @@ func run_(ctx context.Context, fn func(context.Context) error) (err error) {
 // concurrent calls never mix: each call has its own reply key. Runs that
 // did not report in time are not withdrawn: a worker that starts later
 // still executes them (their reports expire after the run's timeout).
-// A cancelled ctx is noticed within a quarter of a second. Each waiting
+// A cancelled ctx is noticed within about a third of a second (BLPOP
+// waits of 250ms, which Redis times out at its hz, 10 a second by default). Each waiting
 // call holds one connection of the producer's client for its whole wait
 // (BLPOP): give a producer that runs many commands at once a client of
 // its own, or a pool larger than its concurrent calls, so that workers
