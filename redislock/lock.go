@@ -80,7 +80,7 @@ func (l *Locker) releaseWait(ctx context.Context, name, value string) (ok, notHe
 		}
 	}
 	ch := make(chan opReply, len(l.nodes))
-	l.goEachWith(ctx, l.allNodes(), true, func(ctx context.Context, i int) { ch <- l.releaseOne(ctx, i, name, value) })
+	l.releaseOn(ctx, name, value, l.allNodes(), ch)
 	for range l.nodes {
 		select {
 		case r := <-ch:

@@ -68,7 +68,11 @@ type Locker struct {
 
 	ctx    context.Context // ends on Close
 	cancel context.CancelFunc
-	wg     lifecycle.Group // background goroutines; Add may race with Close's Wait
+	// grace ends closeGrace after ctx: cleanup calls (releases) in
+	// flight when the Locker closes get that long to land.
+	grace    context.Context
+	endGrace context.CancelFunc
+	wg       lifecycle.Group // background goroutines; Add may race with Close's Wait
 
 	mu     stdsync.Mutex
 	closed bool
@@ -145,6 +149,7 @@ func New(nodes []redis.UniversalClient, opts ...Option) (*Locker, error) {
 	rand.Read(idb[:])
 	l.id = hex.EncodeToString(idb[:])
 	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.grace, l.endGrace = context.WithCancel(context.Background())
 	return l, nil
 }
 
@@ -195,12 +200,15 @@ func (l *Locker) Close() error {
 		cancel()
 	}
 	l.cancel()
+	graceTimer := time.AfterFunc(closeGrace, l.endGrace)
 	l.subMu.Lock()
 	for _, s := range l.subs {
 		s.ps.Close()
 	}
 	l.subMu.Unlock()
 	l.wg.Wait()
+	graceTimer.Stop()
+	l.endGrace()
 	return nil
 }
 
@@ -469,14 +477,15 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions, from s
 	if stopped == nil && len(oks) < l.quorum && ctx.Err() != nil {
 		stopped = ctx.Err()
 	}
-	if stopped == errStraggler || stopped == errSlow {
+	timedOut := stopped == errStraggler || stopped == errSlow
+	if timedOut {
 		for i := range n {
 			if !answered[i] {
 				l.silent[i].Store(true)
 			}
 		}
 	}
-	if (stopped == errStraggler || stopped == errSlow) && len(oks) > 0 && len(waits) > 0 {
+	if timedOut && len(oks) > 0 && len(waits) > 0 {
 		// A split vote: we won some nodes, another holder others, and
 		// the rest did not answer in time. The wait returned bounds the
 		// caller's random pause before it tries again: a few times what
@@ -583,14 +592,11 @@ func (l *Locker) try(ctx context.Context, name string, o *acquireOptions, from s
 		// A late grant can land after Release's script reached that node
 		// (different connections): release it again there.
 		if len(lateOK) > 0 && lk.Err() != nil {
-			// A cleanup: it must be sent even if the Locker closes now.
-			rctx, rcancel := l.detachCleanup(context.Background())
 			ch := make(chan opReply, len(lateOK))
-			l.releaseOn(rctx, name, value, lateOK, ch)
+			l.releaseOn(context.Background(), name, value, lateOK, ch)
 			for range lateOK {
 				<-ch
 			}
-			rcancel()
 		}
 		if len(rest) > 0 && n > 1 {
 			for _, i := range rest {
@@ -728,18 +734,16 @@ func (l *Locker) drainAndRelease(name, value string, now []int, replies <-chan n
 	}()
 }
 
-// releaseAndNotify releases value on the nodes idx, waiting up to a second
-// for them, and wakes this Locker's waiters for name if any node was freed:
-// they ignore the release's announcement (it carries this Locker's id),
-// and would otherwise wait for a TTL.
+// releaseAndNotify releases value on the nodes idx, waiting for them, and
+// wakes this Locker's waiters for name if any node was freed: they ignore
+// the release's announcement (it carries this Locker's id), and would
+// otherwise wait for a TTL.
 func (l *Locker) releaseAndNotify(name, value string, idx []int) {
 	if len(idx) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
 	ch := make(chan opReply, len(idx))
-	l.releaseOn(ctx, name, value, idx, ch)
+	l.releaseOn(context.Background(), name, value, idx, ch)
 	freed := false
 	for range idx {
 		freed = (<-ch).ok || freed
@@ -759,6 +763,20 @@ func (l *Locker) releaseAndNotify(name, value string, idx []int) {
 // closed): they are sent whatever happens, bounded by closeGrace. Call
 // cancel when the calls are done.
 func (l *Locker) detach(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return l.detachUntil(ctx, d, l.ctx)
+}
+
+// detachCleanup is detach for calls that must be sent whatever happens
+// (releases): they keep going for closeGrace after the Locker closed, so
+// that a release racing Close (a lock given back as the Locker closes,
+// already gone from the held set Close releases) still reaches the nodes.
+func (l *Locker) detachCleanup(ctx context.Context) (context.Context, context.CancelFunc) {
+	return l.detachUntil(ctx, 0, l.grace)
+}
+
+// detachUntil is detach, with the calls started before Close ending when
+// end does.
+func (l *Locker) detachUntil(ctx context.Context, d time.Duration, end context.Context) (context.Context, context.CancelFunc) {
 	base := context.WithoutCancel(ctx)
 	if l.isClosed() {
 		if d <= 0 || d > closeGrace {
@@ -773,64 +791,34 @@ func (l *Locker) detach(ctx context.Context, d time.Duration) (context.Context, 
 	} else {
 		c, cancel = context.WithCancel(base)
 	}
-	stop := context.AfterFunc(l.ctx, cancel)
+	stop := context.AfterFunc(end, cancel)
 	return c, func() { stop(); cancel() }
 }
 
 // closeGrace bounds node calls made while the Locker closes.
 const closeGrace = 500 * time.Millisecond
 
-// detachCleanup is detach for calls that must be sent whatever happens
-// (releases): they keep going for closeGrace after the Locker closed, so
-// that a release racing Close (a lock given back as the Locker closes,
-// already gone from the held set Close releases) still reaches the nodes.
-func (l *Locker) detachCleanup(ctx context.Context) (context.Context, context.CancelFunc) {
-	if l.isClosed() {
-		return l.detach(ctx, closeGrace)
-	}
-	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	var mu stdsync.Mutex
-	var grace *time.Timer
-	stop := context.AfterFunc(l.ctx, func() {
-		mu.Lock()
-		grace = time.AfterFunc(closeGrace, cancel)
-		mu.Unlock()
-	})
-	return c, func() {
-		stop()
-		mu.Lock()
-		if grace != nil {
-			grace.Stop()
-		}
-		mu.Unlock()
-		cancel()
-	}
-}
-
 // goEach runs f for each node index concurrently, tracked by l.wg, under
 // a context detached from ctx (see detach) that ends with the last call.
 func (l *Locker) goEach(ctx context.Context, idx []int, f func(ctx context.Context, i int)) {
-	l.goEachWith(ctx, idx, false, f)
+	dctx, cancel := l.detach(ctx, 0)
+	l.fanOut(dctx, cancel, idx, f)
 }
 
-// goEachWith is goEach; with cleanup, the calls are detached as by
-// detachCleanup.
-func (l *Locker) goEachWith(ctx context.Context, idx []int, cleanup bool, f func(ctx context.Context, i int)) {
+// fanOut runs f(ctx, i) for each i concurrently, tracked by l.wg, and
+// calls cancel after the last.
+func (l *Locker) fanOut(ctx context.Context, cancel context.CancelFunc, idx []int, f func(ctx context.Context, i int)) {
 	if len(idx) == 0 {
+		cancel()
 		return
 	}
-	detach := func(ctx context.Context) (context.Context, context.CancelFunc) { return l.detach(ctx, 0) }
-	if cleanup {
-		detach = l.detachCleanup
-	}
-	dctx, cancel := detach(ctx)
 	var left atomic.Int32
 	left.Store(int32(len(idx)))
 	l.wg.Add(len(idx))
 	for _, i := range idx {
 		go func() {
 			defer l.wg.Done()
-			f(dctx, i)
+			f(ctx, i)
 			if left.Add(-1) == 0 {
 				cancel()
 			}
@@ -838,17 +826,14 @@ func (l *Locker) goEachWith(ctx context.Context, idx []int, cleanup bool, f func
 	}
 }
 
-// releaseOn sends the release script to the given nodes concurrently;
-// each node's outcome is sent to done (buffered for len(idx)). The calls
-// are tracked by l.wg.
+// releaseOn sends the release script to the given nodes concurrently,
+// tracked by l.wg; each node's outcome is sent to done (buffered for
+// len(idx)). A release is a cleanup: it is detached from ctx's
+// cancellation and keeps going for closeGrace after the Locker closes
+// (see detachCleanup).
 func (l *Locker) releaseOn(ctx context.Context, name, value string, idx []int, done chan<- opReply) {
-	l.wg.Add(len(idx))
-	for _, i := range idx {
-		go func() {
-			defer l.wg.Done()
-			done <- l.releaseOne(ctx, i, name, value)
-		}()
-	}
+	dctx, cancel := l.detachCleanup(ctx)
+	l.fanOut(dctx, cancel, idx, func(ctx context.Context, i int) { done <- l.releaseOne(ctx, i, name, value) })
 }
 
 // releaseOne runs the release script on node i.

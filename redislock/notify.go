@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 	stdsync "sync"
 	"time"
@@ -167,7 +166,7 @@ type nodeSub struct {
 	ps      *redis.PubSub
 	sharded bool
 	mu      stdsync.Mutex
-	confirm map[string]chan struct{} // channel -> closed on confirmation
+	confirm map[string]chan struct{} // channel -> sent one value on confirmation
 	names   map[string]bool          // channels wanted here
 	// op orders the SUBSCRIBE and UNSUBSCRIBE calls, which run in
 	// goroutines: each, under op, sends what names wants at that moment,
@@ -201,12 +200,16 @@ func (ns *nodeSub) sync(ctx context.Context, ch string, subscribe bool) error {
 
 // subscribe subscribes to name's release channel on every node and waits
 // (half a second at most) for a majority's confirmations, so that a
-// release after the next attempt cannot go unnoticed. Each node's SUBSCRIBE runs in its own
-// goroutine: a hung node (whose connection go-redis may first have to
-// dial) must not hold up the waiter, nor the subscriptions to other names.
+// release after the next attempt cannot go unnoticed. Each node's
+// SUBSCRIBE runs in its own goroutine: a hung node (whose connection
+// go-redis may first have to dial) must not hold up the waiter, nor the
+// subscriptions to other names.
 func (l *Locker) subscribe(ctx context.Context, name string) {
 	ch := l.channel(name)
-	var waits []chan struct{}
+	// Every node sends one value when its SUBSCRIBE is confirmed (or has
+	// failed: no confirmation is coming).
+	acks := make(chan struct{}, len(l.nodes))
+	subscribed := 0
 	l.subMu.Lock()
 	for i := range l.nodes {
 		ns, err := l.nodeSubFor(ctx, i, ch)
@@ -214,12 +217,11 @@ func (l *Locker) subscribe(ctx context.Context, name string) {
 			l.log.Warn("redislock: subscribe failed; falling back to TTL polling", "name", name, "err", err)
 			continue
 		}
-		c := make(chan struct{})
 		ns.mu.Lock()
-		ns.confirm[ch] = c
+		ns.confirm[ch] = acks
 		ns.names[ch] = true
 		ns.mu.Unlock()
-		waits = append(waits, c)
+		subscribed++
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
@@ -228,9 +230,9 @@ func (l *Locker) subscribe(ctx context.Context, name string) {
 					l.log.Warn("redislock: subscribe failed; falling back to TTL polling", "name", name, "err", err)
 				}
 				ns.mu.Lock()
-				if ns.confirm[ch] == c {
+				if ns.confirm[ch] == acks {
 					delete(ns.confirm, ch) // no confirmation is coming
-					close(c)
+					acks <- struct{}{}
 				}
 				ns.mu.Unlock()
 			}
@@ -240,22 +242,16 @@ func (l *Locker) subscribe(ctx context.Context, name string) {
 	// A release reaches a majority of the nodes, and any two majorities
 	// share a node: confirmations from a majority suffice, and a hung
 	// node's do not hold the waiter up.
-	need := min(l.quorum, len(waits))
 	t := time.NewTimer(500 * time.Millisecond)
 	defer t.Stop()
-	cases := make([]reflect.SelectCase, 0, 2+len(waits))
-	cases = append(cases,
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.C)},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
-	for _, c := range waits {
-		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)})
-	}
-	for confirmed := 0; confirmed < need; confirmed++ {
-		i, _, _ := reflect.Select(cases)
-		if i < 2 {
+	for range min(l.quorum, subscribed) {
+		select {
+		case <-acks:
+		case <-t.C:
+			return
+		case <-ctx.Done():
 			return
 		}
-		cases[i].Chan = reflect.Value{} // closed: ignored from now on
 	}
 }
 
@@ -358,7 +354,7 @@ func (l *Locker) receive(ns *nodeSub) {
 			}
 			ns.mu.Lock()
 			if c := ns.confirm[m.Channel]; c != nil {
-				close(c)
+				c <- struct{}{} // buffered for every node of that subscribe
 				delete(ns.confirm, m.Channel)
 			}
 			ns.mu.Unlock()

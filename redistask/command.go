@@ -122,15 +122,19 @@ func (p *Producer) RunCommand(ctx context.Context, queue, name string, n int, ti
 	}
 	key, waiting := k.reply(run), k.waiting(run)
 	// The marker tells a worker that dead-letters a run that someone
-	// waits for its report; it lapses by itself if this caller dies.
-	if err := p.client.Set(ctx, waiting, "1", timeout+time.Second).Err(); err != nil {
-		return err
-	}
+	// waits for its report; it lapses by itself if this caller dies. It
+	// goes in the pushes' round trip, ahead of them.
+	var mark *redis.StatusCmd
+	_, pushErrs, err := p.pushBatch(ctx, queue, tasks, func(pipe redis.Pipeliner) {
+		mark = pipe.Set(ctx, waiting, "1", timeout+time.Second)
+	})
 	defer p.client.Del(context.WithoutCancel(ctx), key, waiting)
-	if _, errs, err := p.PushBatch(ctx, queue, tasks); err != nil {
+	if err != nil {
 		return err
-	} else if err := errors.Join(errs...); err != nil {
+	} else if err := errors.Join(pushErrs...); err != nil {
 		return err
+	} else if err := mark.Err(); err != nil {
+		return fmt.Errorf("redistask: command %q: runs pushed, but their waiting marker was not set: %w", name, wrapErr(err))
 	}
 	deadline := time.Now().Add(timeout)
 	results := map[int]string{}

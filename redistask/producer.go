@@ -156,6 +156,12 @@ func (p *Producer) push(ctx context.Context, queue string, t Task) (string, erro
 // are reported in errs, nil where the push succeeded; err is set when the
 // round trip itself failed.
 func (p *Producer) PushBatch(ctx context.Context, queue string, tasks []Task) (ids []string, errs []error, err error) {
+	return p.pushBatch(ctx, queue, tasks, nil)
+}
+
+// pushBatch is PushBatch; first, if not nil, adds commands to the front of
+// the pipeline (they reach Redis before the tasks, in the same round trip).
+func (p *Producer) pushBatch(ctx context.Context, queue string, tasks []Task, first func(redis.Pipeliner)) (ids []string, errs []error, err error) {
 	k, err := newQueueKeys(p.keys, queue)
 	if err != nil {
 		return nil, nil, err
@@ -170,6 +176,9 @@ func (p *Producer) PushBatch(ctx context.Context, queue string, tasks []Task) (i
 	}
 	cmds := make([]redis.Cmder, len(tasks))
 	_, err = p.client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		if first != nil {
+			first(pipe)
+		}
 		for i, t := range tasks {
 			switch {
 			case t.ID != "":
