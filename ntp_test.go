@@ -35,6 +35,14 @@ func TestNTPTimeAgainstChrony(t *testing.T) {
 	}
 	defer nt.Close()
 
+	defer func() {
+		if t.Failed() {
+			for _, st := range nt.Servers() {
+				t.Logf("server %s: reach %08b samples %d offset %v delay %v error %v falseticker %v last error %v",
+					st.Addr, st.Reach, st.Samples, st.Offset, st.Delay, st.Error, st.Falseticker, st.LastErr)
+			}
+		}
+	}()
 	var clock gosync.Time = nt // the seed's interface
 	w1 := time.Now()
 	now, err := clock.Now()

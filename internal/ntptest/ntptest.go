@@ -17,6 +17,7 @@ package ntptest
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -103,6 +104,15 @@ type Config struct {
 	// own (faked) clock: under an offset of 1s or less its replies are
 	// inconsistent (receipt real, transmission faked) and clients must
 	// reject them. Use larger offsets for a consistent offset server.
+	//
+	// A chronyd started under libfaketime on a busy machine now and then
+	// serves a clock off the nominal offset by a constant 0.1-0.3 ms,
+	// while it reports microseconds of error (1 start in about 12 under
+	// two CPU hogs): two such servers then disagree, as real servers
+	// would. Start therefore checks a consistent offset server (any
+	// offset but 0 < Offset <= 1.1s, and no RateLimit, which would drop
+	// the check's queries) against this machine's clock before returning
+	// it, and starts another in its place if it is off.
 	Offset time.Duration
 	// RateLimit, if set, adds a ratelimit directive with these options,
 	// e.g. "interval -4 burst 2 leak 4". chrony 4.3 drops the replies it
@@ -177,6 +187,13 @@ func Start(cfg Config) (*Server, error) {
 		if err := s.start(bin, cfg, env); err != nil {
 			lastErr = err
 			continue // the port may have been taken between probe and bind
+		}
+		if consistentOffset(cfg.Offset) && cfg.RateLimit == "" {
+			if err := s.checkOffset(); err != nil {
+				s.Kill()
+				lastErr = err
+				continue // a fresh process serves the offset exactly
+			}
 		}
 		return s, nil
 	}
@@ -270,6 +287,46 @@ func (s *Server) start(bin string, cfg Config, env []string) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// consistentOffset reports whether a chronyd under this fake offset sends
+// consistent replies (see Config.Offset): any offset without libfaketime,
+// a negative one, or one past the 1s within which chronyd takes the
+// kernel's receipt timestamps (1.1s, to keep clear of the edge).
+func consistentOffset(off time.Duration) bool {
+	return off <= 0 || off > 1100*time.Millisecond
+}
+
+// offsetSlack is what checkOffset allows beyond the replies' own bounds:
+// chronyd randomizes its timestamps below its precision (reported in the
+// reply and added too), and time.Now and chronyd's clock reads are a few
+// instructions off the instants they stand for.
+const offsetSlack = 5 * time.Microsecond
+
+// checkOffset queries the server a few times and fails unless the offset
+// it was started to serve lies within every reply's bounds: the server's
+// clock minus this machine's lies in [offset - rtt/2, offset + rtt/2] for
+// each reply of an honest server (a causal bound that a busy machine only
+// widens), so a server outside it serves a clock off its nominal offset.
+func (s *Server) checkOffset() error {
+	lo, hi := time.Duration(math.MinInt64), time.Duration(math.MaxInt64)
+	answered := 0
+	for range 20 {
+		r, err := ntp.QueryWithOptions(s.Addr, ntp.QueryOptions{Timeout: 200 * time.Millisecond, GetSystemTime: time.Now})
+		if err != nil || r.Validate() != nil {
+			continue
+		}
+		answered++
+		e := r.RTT/2 + r.Precision + offsetSlack
+		lo, hi = max(lo, r.ClockOffset-e), min(hi, r.ClockOffset+e)
+	}
+	switch {
+	case answered < 10:
+		return fmt.Errorf("ntptest: chronyd on %s answered %d of 20 queries at start: %s", s.Addr, answered, s.LogTail(20))
+	case s.Offset < lo || s.Offset > hi:
+		return fmt.Errorf("ntptest: chronyd on %s serves an offset in [%v, %v], not %v", s.Addr, lo, hi, s.Offset)
+	}
+	return nil
 }
 
 // probeFree fails if anything answers an NTP query on addr.

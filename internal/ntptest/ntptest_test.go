@@ -56,6 +56,31 @@ func TestChronyFaketimeOffset(t *testing.T) {
 	}
 }
 
+// TestCheckOffset checks the start-up check that replaces a chronyd
+// serving a clock off its nominal offset: it passes the offset the server
+// serves and fails one 1 ms away (the check's bounds are about 0.02 ms
+// wide on an idle machine, and wider under load).
+func TestCheckOffset(t *testing.T) {
+	const off = 2500 * time.Millisecond
+	s := Chrony(t, Config{Offset: off})
+	if err := s.checkOffset(); err != nil {
+		t.Fatalf("the served offset fails the check: %v", err)
+	}
+	for _, wrong := range []time.Duration{off - time.Millisecond, off + time.Millisecond} {
+		s.Offset = wrong
+		err := s.checkOffset()
+		if err == nil || !strings.Contains(err.Error(), "serves an offset in") {
+			t.Fatalf("checked against %v: %v, want an offset error", wrong, err)
+		}
+	}
+	for off, want := range map[time.Duration]bool{0: true, -time.Second: true, 750 * time.Millisecond: false,
+		time.Second: false, 1100 * time.Millisecond: false, 1250 * time.Millisecond: true} {
+		if consistentOffset(off) != want {
+			t.Errorf("consistentOffset(%v) = %v", off, !want)
+		}
+	}
+}
+
 func TestChronyPauseResumeKill(t *testing.T) {
 	s := Chrony(t, Config{})
 	if err := s.Pause(); err != nil {
