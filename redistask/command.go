@@ -99,15 +99,18 @@ func run_(ctx context.Context, fn func(context.Context) error) (err error) {
 // concurrent calls never mix: each call has its own reply key. Runs that
 // did not report in time are not withdrawn: a worker that starts later
 // still executes them (their reports expire after the run's timeout).
-// A cancelled ctx is noticed within about a third of a second (BLPOP
-// waits of 250ms, which Redis times out at its hz, 10 a second by default). Each waiting
-// call holds one connection of the producer's client for its whole wait
-// (BLPOP): give a producer that runs many commands at once a client of
-// its own, or a pool larger than its concurrent calls, so that workers
-// sharing the client are not starved of connections.
+// RunCommand returns as soon as ctx ends. Concurrent calls on one queue
+// share one connection of the producer's client while they wait (one
+// goroutine pops every waiting call's reports with one BLPOP; it ends
+// with the last call), so workers sharing the client keep the rest of
+// its pool. It needs a client read timeout of at least 500ms (go-redis's
+// default is 3s), and fails with ErrBadOption under a shorter one.
 func (p *Producer) RunCommand(ctx context.Context, queue, name string, n int, timeout time.Duration) error {
 	if n <= 0 || timeout <= 0 {
 		return fmt.Errorf("%w: need n > 0 and a positive timeout", ErrBadOption)
+	}
+	if rt := readTimeout(p.client); rt > 0 && rt < minReadTimeout {
+		return fmt.Errorf("%w: RunCommand needs a client read timeout of at least %v (it waits in BLPOPs of %v), not %v", ErrBadOption, minReadTimeout, listenWait, rt)
 	}
 	k, err := newQueueKeys(p.keys, queue)
 	if err != nil {
@@ -121,12 +124,17 @@ func (p *Producer) RunCommand(ctx context.Context, queue, name string, n int, ti
 		tasks[i] = Task{Name: name, Payload: []byte(run + "/" + strconv.Itoa(i)), MaxAttempts: 3, Timeout: timeout}
 	}
 	key, waiting := k.reply(run), k.waiting(run)
+	l := p.listener(k)
+	w := l.register(key, n)
+	defer l.unregister(key)
 	// The marker tells a worker that dead-letters a run that someone
 	// waits for its report; it lapses by itself if this caller dies. It
-	// goes in the pushes' round trip, ahead of them.
+	// goes in the pushes' round trip, ahead of them, with the listener's
+	// wake-up.
 	var mark *redis.StatusCmd
 	_, pushErrs, err := p.pushBatch(ctx, queue, tasks, func(pipe redis.Pipeliner) {
 		mark = pipe.Set(ctx, waiting, "1", timeout+time.Second)
+		l.wakeUp(ctx, pipe)
 	})
 	defer p.client.Del(context.WithoutCancel(ctx), key, waiting)
 	if err != nil {
@@ -136,33 +144,22 @@ func (p *Producer) RunCommand(ctx context.Context, queue, name string, n int, ti
 	} else if err := mark.Err(); err != nil {
 		return fmt.Errorf("redistask: command %q: runs pushed, but their waiting marker was not set: %w", name, wrapErr(err))
 	}
-	deadline := time.Now().Add(timeout)
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
 	results := map[int]string{}
+wait:
 	for len(results) < n {
-		left := time.Until(deadline)
-		if left <= 0 {
-			break
+		var v string
+		select {
+		case v = <-w.msgs:
+		case err := <-w.errs:
+			return fmt.Errorf("redistask: command %q: waiting for reports: %w", name, wrapErr(err))
+		case <-ctx.Done():
+			return fmt.Errorf("redistask: command %q: %w", name, ctx.Err())
+		case <-timer.C:
+			break wait
 		}
-		// BLPOP takes fractional seconds (go-redis's BLPop rounds up to
-		// 1s). Short waits: a cancelled ctx is noticed between them.
-		wait := min(left, 250*time.Millisecond).Seconds()
-		v, err := p.client.Do(ctx, "BLPOP", key, strconv.FormatFloat(max(wait, 0.01), 'f', 3, 64)).StringSlice()
-		if errors.Is(err, redis.Nil) {
-			if ctx.Err() != nil {
-				return fmt.Errorf("redistask: command %q: %w", name, ctx.Err())
-			}
-			continue
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("redistask: command %q: %w", name, ctx.Err())
-			}
-			return err
-		}
-		if len(v) != 2 {
-			continue
-		}
-		idx, msg, _ := strings.Cut(v[1], ":")
+		idx, msg, _ := strings.Cut(v, ":")
 		i, err := strconv.Atoi(idx)
 		if err != nil || i < 0 || i >= n {
 			continue

@@ -84,6 +84,7 @@
 //	<prefix>:task:{<queue>}:tick:<name>:<unix ms>  string  periodic tick claim
 //	<prefix>:task:{<queue>}:reply:<run>   list    results of a distributed Run
 //	<prefix>:task:{<queue>}:waiting:<run> string  the Run's caller waits, PX = its timeout
+//	<prefix>:task:{<queue>}:wake:<id>     list    wakes a producer's reply listener, PX = 1m
 //
 // A task is stored as one binary field "t" (a versioned, length-prefixed
 // encoding of its id, name, payload, attempt, limits and timestamps, and,

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/go-sync/sync/internal/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -481,8 +482,124 @@ func TestRunCommandReclaimedReports(t *testing.T) {
 	}
 }
 
-// RunCommand ends soon after its context is cancelled, not at the end of
-// a long BLPOP.
+// Concurrent RunCommand calls on one queue wait on one connection: 40
+// calls on a client of 4 connections, shared with the worker that runs
+// them. When each call waited in a BLPOP of its own they took every
+// connection of the pool, and the worker's turns came seconds apart (42 of
+// 50 calls timed out in a review).
+func TestRunCommandSharesOneConnection(t *testing.T) {
+	ctx := t.Context()
+	const calls, pool = 40, 4
+	c := redistest.Standalone(t).Client(func(o *redis.Options) { o.PoolSize = pool; o.PoolTimeout = 30 * time.Second })
+	admin := redistest.Admin(t, c)
+	p := newProducer(t, c)
+	errs := make(chan error, calls)
+	for range calls {
+		go func() { errs <- p.RunCommand(ctx, "shared", "ok", 1, time.Minute) }()
+	}
+	k, _ := newQueueKeys(p.keys, "shared")
+	waitFor(t, 10*time.Second, "every call's run pushed", func() bool { return admin.XLen(ctx, k.stream).Val() == calls })
+	// Every call is waiting: one connection in use (the listener's BLPOP),
+	// once the last pushes' replies are read.
+	inUse := func() int { st := c.PoolStats(); return int(st.TotalConns - st.IdleConns) }
+	waitFor(t, 5*time.Second, "the calls to wait on one connection", func() bool { return inUse() <= 1 })
+	for range 10 {
+		if st := c.PoolStats(); st.TotalConns-st.IdleConns > 1 {
+			t.Fatalf("%d calls waiting hold %d connections, want 1 (pool %+v)", calls, st.TotalConns-st.IdleConns, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	w := newWorker(t, c, "shared")
+	w.HandleCommand("ok", func(context.Context) error { return nil })
+	runWorker(t, w)
+	for range calls {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatalf("RunCommand = %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("RunCommand calls still waiting after 30s")
+		}
+	}
+	// The listener ends with its last call, and leaves no key behind.
+	l := waitListenerEnded(t, p, k)
+	if n := admin.Exists(ctx, l.wake).Val(); n != 0 {
+		t.Fatalf("wake key %s left behind", l.wake)
+	}
+	if keys := admin.Keys(ctx, p.keys.Prefix()+":task:{shared}:reply:*").Val(); len(keys) != 0 {
+		t.Fatalf("reply keys left behind: %v", keys)
+	}
+}
+
+// A Redis that goes away while calls wait fails them at once, with the
+// listener's error, instead of after their timeout.
+func TestRunCommandRedisGone(t *testing.T) {
+	m := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: m.Addr(), MaxRetries: -1})
+	t.Cleanup(func() { c.Close() })
+	p := newProducer(t, c)
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- p.RunCommand(t.Context(), "gone", "x", 1, time.Minute) }()
+	}
+	k, _ := newQueueKeys(p.keys, "gone")
+	waitFor(t, 5*time.Second, "the runs pushed", func() bool { return c.XLen(t.Context(), k.stream).Val() == 2 })
+	m.Close()
+	for range 2 {
+		select {
+		case err := <-errs:
+			if err == nil || errors.Is(err, ErrTimeout) || !contains(err.Error(), "waiting for reports") {
+				t.Fatalf("RunCommand with Redis gone = %v, want the listener's error", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("RunCommand still waiting 10s after Redis went away")
+		}
+	}
+	waitListenerEnded(t, p, k)
+}
+
+// A client whose read timeout would cut the listener's BLPOPs off gets a
+// clear error before anything is pushed; a long enough one works.
+func TestRunCommandShortReadTimeout(t *testing.T) {
+	for _, rt := range []time.Duration{100 * time.Millisecond, time.Second} {
+		c := redistest.Standalone(t).Client(func(o *redis.Options) { o.ReadTimeout, o.MaxRetries = rt, -1 })
+		p := newProducer(t, c)
+		w := newWorker(t, c, "short")
+		w.HandleCommand("later", func(context.Context) error { time.Sleep(300 * time.Millisecond); return nil })
+		runWorker(t, w)
+		err := p.RunCommand(t.Context(), "short", "later", 3, 30*time.Second)
+		k, _ := newQueueKeys(p.keys, "short")
+		switch {
+		case rt < minReadTimeout && (!errors.Is(err, ErrBadOption) || redistest.Admin(t, c).XLen(t.Context(), k.stream).Val() != 0):
+			t.Fatalf("RunCommand with a %v read timeout = %v, want ErrBadOption and nothing pushed", rt, err)
+		case rt >= minReadTimeout && err != nil:
+			t.Fatalf("RunCommand with a %v read timeout = %v", rt, err)
+		}
+	}
+	for _, rt := range []time.Duration{0, -1, -2, time.Second} {
+		c := redis.NewClient(&redis.Options{ReadTimeout: rt})
+		if got := readTimeout(c); got >= 0 && got < minReadTimeout && got != 0 {
+			t.Errorf("readTimeout with %v = %v: RunCommand would refuse it", rt, got)
+		}
+		c.Close()
+	}
+}
+
+// waitListenerEnded waits until p's RunCommand listener on k has ended.
+func waitListenerEnded(t *testing.T, p *Producer, k queueKeys) *replyListener {
+	t.Helper()
+	l := p.listener(k)
+	waitFor(t, 5*time.Second, "the listener to end", func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return !l.running
+	})
+	return l
+}
+
+// RunCommand ends as soon as its context is cancelled, not at the end of
+// a BLPOP.
 func TestRunCommandCancel(t *testing.T) {
 	c := oneBackend.client(t)
 	p := newProducer(t, c)
@@ -493,7 +610,9 @@ func TestRunCommandCancel(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("RunCommand after cancel = %v, want context.Canceled", err)
 	}
-	// It waits in BLPOPs of a quarter second; the old ones took a second.
+	// The call waits on a channel (the listener does the BLPOPs): it
+	// returns at the cancel, 50ms in; it used to wait out a BLPOP of up
+	// to a quarter second (and before that a second).
 	if took := time.Since(start); took > 750*time.Millisecond {
 		t.Fatalf("RunCommand returned %v after the cancel", took)
 	}
@@ -507,8 +626,9 @@ func TestRunCommandLateReportExpires(t *testing.T) {
 	p := newProducer(t, c)
 	w := newWorker(t, c, "slowcmds")
 	reported := make(chan string, 1)
+	finish := make(chan struct{})
 	w.HandleCommand("slow", func(context.Context) error {
-		time.Sleep(600 * time.Millisecond) // past the caller's timeout, ignoring ctx
+		<-finish // past the caller's timeout, ignoring ctx
 		return nil
 	})
 	w.hooks.OnDone = func(queue string, t *Task, _ time.Duration, _ error) {
@@ -520,13 +640,17 @@ func TestRunCommandLateReportExpires(t *testing.T) {
 	if err := p.RunCommand(ctx, "slowcmds", "slow", 1, timeout); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("RunCommand = %v, want ErrTimeout", err)
 	}
+	// The report comes once nobody listens (a listener still in its BLPOP
+	// would pop it and drop it).
+	k, _ := newQueueKeys(keysFor(t), "slowcmds")
+	waitListenerEnded(t, p, k)
+	close(finish)
 	var run string
 	select {
 	case run = <-reported:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the run never finished")
 	}
-	k, _ := newQueueKeys(keysFor(t), "slowcmds")
 	admin := redistest.Admin(t, c)
 	var ttl time.Duration
 	redistest.WaitFor(t, 5*time.Second, "the late report", func() bool {

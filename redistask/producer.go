@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdsync "sync"
 	"time"
 
 	"github.com/go-sync/sync/internal/keys"
@@ -18,8 +19,9 @@ const (
 	DefaultDedupe      = 24 * time.Hour
 )
 
-// Producer pushes tasks. It is safe for concurrent use and holds no
-// goroutines.
+// Producer pushes tasks. It is safe for concurrent use. It holds no
+// goroutine except while RunCommand calls wait: one per queue then, which
+// ends with the last of them.
 type Producer struct {
 	client     redis.UniversalClient
 	keys       keys.Space
@@ -28,6 +30,9 @@ type Producer struct {
 	prop       tracing.Propagator
 	now        func() time.Time
 	hooks      Hooks
+
+	lmu       stdsync.Mutex
+	listeners map[string]*replyListener // RunCommand's, by queue
 }
 
 // ProducerOption configures a Producer.
