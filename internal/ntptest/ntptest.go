@@ -202,6 +202,8 @@ func Start(cfg Config) (*Server, error) {
 				s.Kill()
 				lastErr = err
 				replaced++
+				// Off starts come in bursts (a busy spell): let it pass.
+				time.Sleep(min(time.Duration(replaced)*25*time.Millisecond, 250*time.Millisecond))
 				continue // a fresh process serves the offset exactly
 			}
 		}
