@@ -97,14 +97,21 @@ func run_(ctx context.Context, fn func(context.Context) error) (err error) {
 // wrapping ErrDeadLettered; the run is in the dead-letter stream. Workers
 // of releases before this report are silent: the caller times out. Runs of
 // concurrent calls never mix: each call has its own reply key. Runs that
-// did not report in time are not withdrawn: a worker that starts later
-// still executes them (their reports expire after the run's timeout).
-// RunCommand returns as soon as ctx ends. Concurrent calls on one queue
-// share one connection of the producer's client while they wait (one
-// goroutine pops every waiting call's reports with one BLPOP; it ends
-// with the last call), so workers sharing the client keep the rest of
-// its pool. It needs a client read timeout of at least 500ms (go-redis's
-// default is 3s), and fails with ErrBadOption under a shorter one.
+// did not report in time, or whose caller's ctx ended, are not withdrawn:
+// a worker still executes them (their reports expire after the run's
+// timeout).
+//
+// RunCommand stops waiting as soon as ctx ends or timeout passes, then
+// deletes its keys (one DEL): while Redis does not answer, that DEL holds
+// the return up to the client's read timeout (3s by default; with none,
+// until Redis answers). Concurrent calls on one queue share one
+// connection of the producer's client while they wait (one goroutine pops
+// every waiting call's reports with one BLPOP; it ends with the last
+// call), so workers sharing the client keep the rest of its pool (each
+// worker holds one connection in its blocking reads: size the pool above
+// the number of workers and producers' queues that share it). RunCommand
+// needs a client read timeout of at least 500ms or none (-1), and fails
+// with ErrBadOption under a shorter one.
 func (p *Producer) RunCommand(ctx context.Context, queue, name string, n int, timeout time.Duration) error {
 	if n <= 0 || timeout <= 0 {
 		return fmt.Errorf("%w: need n > 0 and a positive timeout", ErrBadOption)
