@@ -201,6 +201,10 @@ func Start(cfg Config) (*Server, error) {
 			if err := s.checkOffset(); err != nil {
 				s.Kill()
 				lastErr = err
+				if !errors.Is(err, errOffOffset) {
+					failed++ // it hardly answered: a failed start
+					continue
+				}
 				replaced++
 				// Off starts come in bursts (a busy spell): let it pass.
 				time.Sleep(min(time.Duration(replaced)*25*time.Millisecond, 250*time.Millisecond))
@@ -325,6 +329,9 @@ func consistentOffset(off time.Duration) bool {
 // instructions off the instants they stand for.
 const offsetSlack = 5 * time.Microsecond
 
+// errOffOffset reports a chronyd that serves a clock off its offset.
+var errOffOffset = errors.New("serves an offset")
+
 // checkOffset queries the server a few times and fails unless the offset
 // it was started to serve lies within every reply's bounds: the server's
 // clock minus this machine's lies in [offset - rtt/2, offset + rtt/2] for
@@ -346,7 +353,7 @@ func (s *Server) checkOffset() error {
 	case answered < 10:
 		return fmt.Errorf("ntptest: chronyd on %s answered %d of 20 queries at start: %s", s.Addr, answered, s.LogTail(20))
 	case s.Offset < lo || s.Offset > hi:
-		return fmt.Errorf("ntptest: chronyd on %s serves an offset in [%v, %v], not %v", s.Addr, lo, hi, s.Offset)
+		return fmt.Errorf("ntptest: chronyd on %s %w in [%v, %v], not %v", s.Addr, errOffOffset, lo, hi, s.Offset)
 	}
 	return nil
 }
